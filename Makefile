@@ -1,0 +1,57 @@
+# Attention from Scratch. Every target sets up .venv on first use, and again
+# whenever requirements.txt or pyproject.toml changes.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+# Same numbers on every machine: one hash seed, a non-interactive plot backend for scripts.
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: help setup lab test lint unit nbval execute html bench clean
+
+help:
+	@echo "make lab      set up (first time) and open the course in JupyterLab"
+	@echo "make test     ruff + unit tests + strict nbval of every notebook"
+	@echo "make execute  re-run every notebook in place (refresh committed outputs)"
+	@echo "make html     build the static site in outputs/html/"
+	@echo "make bench    benchmark helpers against PyTorch (writes outputs/benchmark.*)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/01_math_utilities.ipynb
+
+lint: $(STAMP)
+	$(BIN)/ruff check helpers tests notebooks benchmarks scripts
+
+# Two workers; nbval needs --dist loadscope so each notebook stays on one worker.
+test: lint $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope \
+	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	    tests $(NOTEBOOKS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope \
+	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+
+# Runs each notebook top to bottom in a fresh kernel and saves it with its outputs.
+execute: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.kernel_name=python3 --NotebookClient.record_timing=False \
+	    $(if $(NB),$(NB),$(NOTEBOOKS))
+
+clean:
+	rm -rf $(VENV) build outputs/html .pytest_cache .ruff_cache

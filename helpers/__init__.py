@@ -1,0 +1,28 @@
+"""Attention from Scratch: the course's NumPy attention library.
+
+Import everything the notebooks need from here::
+
+    from helpers import softmax, attention, create_causal_mask, create_padding_mask
+    from helpers import split_heads, combine_heads, multi_head_attention, MultiHeadAttention
+"""
+
+from helpers.attention import (
+    attention,
+    combine_heads,
+    multi_head_attention,
+    softmax,
+    split_heads,
+)
+from helpers.masks import create_causal_mask, create_padding_mask
+from helpers.mha import MultiHeadAttention
+
+__all__ = [
+    "MultiHeadAttention",
+    "attention",
+    "combine_heads",
+    "create_causal_mask",
+    "create_padding_mask",
+    "multi_head_attention",
+    "softmax",
+    "split_heads",
+]
