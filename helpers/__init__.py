@@ -26,3 +26,8 @@ __all__ = [
     "softmax",
     "split_heads",
 ]
+
+# Supporting tools (not part of the core API above, but imported by the notebooks).
+from helpers.math_utils import entropy, logsumexp, softmax_jacobian  # noqa: E402
+
+__all__ += ["entropy", "logsumexp", "softmax_jacobian"]
