@@ -14,6 +14,7 @@ from helpers.attention import (
     split_heads,
 )
 from helpers.masks import create_causal_mask, create_padding_mask
+from helpers.math_utils import entropy, logsumexp, softmax_jacobian
 from helpers.mha import MultiHeadAttention
 
 __all__ = [
@@ -22,12 +23,10 @@ __all__ = [
     "combine_heads",
     "create_causal_mask",
     "create_padding_mask",
+    "entropy",
+    "logsumexp",
     "multi_head_attention",
     "softmax",
+    "softmax_jacobian",
     "split_heads",
 ]
-
-# Supporting tools (not part of the core API above, but imported by the notebooks).
-from helpers.math_utils import entropy, logsumexp, softmax_jacobian  # noqa: E402
-
-__all__ += ["entropy", "logsumexp", "softmax_jacobian"]

@@ -49,7 +49,9 @@ def require_finite(arr: np.ndarray, name: str) -> None:
 def positive_int(value: object, name: str) -> int:
     """Return ``value`` as an ``int`` if it is a positive integer, else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a positive integer, got {value!r} ({type(value).__name__})"
+        )
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return int(value)

@@ -71,7 +71,7 @@ class MultiHeadAttention:
     @property
     def num_parameters(self) -> int:
         """Number of trainable numbers: 4 d_model² weights plus 4 d_model biases."""
-        return sum(getattr(self, n).size for n in _WEIGHTS + _BIASES if getattr(self, n) is not None)
+        return sum(a.size for a in self.parameters().values() if a is not None)
 
     def parameters(self) -> dict[str, FloatArray | None]:
         """The weights and biases by name (the arrays themselves, not copies)."""
@@ -126,7 +126,7 @@ class MultiHeadAttention:
 
     # ------------------------------------------------------------------ PyTorch
     @classmethod
-    def from_torch(cls, module: Any, *, dtype: DTypeLike = np.float64) -> "MultiHeadAttention":
+    def from_torch(cls, module: Any, *, dtype: DTypeLike = np.float64) -> MultiHeadAttention:
         """Copy the parameters of a ``torch.nn.MultiheadAttention``.
 
         PyTorch computes ``x @ W.T + b`` and stacks ``W_q, W_k, W_v`` as the
@@ -146,7 +146,7 @@ class MultiHeadAttention:
             raise ValueError("add_bias_kv and add_zero_attn are not supported")
         d = module.embed_dim
 
-        def numpy_of(t: "torch.Tensor") -> np.ndarray:
+        def numpy_of(t: torch.Tensor) -> np.ndarray:
             return t.detach().cpu().to(torch.float64).numpy().astype(dtype)
 
         has_bias = module.in_proj_bias is not None

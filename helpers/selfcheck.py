@@ -92,7 +92,9 @@ def check_function(
         try:
             got = candidate(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args])
         except NotImplementedError:
-            raise SelfCheckError(f"{label} is not written yet: replace the NotImplementedError") from None
+            raise SelfCheckError(
+                f"{label} is not written yet: replace the NotImplementedError"
+            ) from None
         except Exception as err:  # the learner's code may raise anything
             raise SelfCheckError(
                 f"{label}{desc} raised {type(err).__name__}: {err}"
