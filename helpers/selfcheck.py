@@ -8,6 +8,7 @@ wrong answer matches a known mistake, *which* mistake it is.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -90,7 +91,11 @@ def check_function(
     for n, args in enumerate(cases, 1):
         desc = _describe(args)
         try:
-            got = candidate(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args])
+            # Overflow in the learner's code should show up as NaN/inf in the report below,
+            # not as a RuntimeWarning on stderr.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                got = candidate(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args])
         except NotImplementedError:
             raise SelfCheckError(
                 f"{label} is not written yet: replace the NotImplementedError"
