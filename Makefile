@@ -1,6 +1,6 @@
 # Attention from Scratch. Every target sets up .venv on first use, and again
 # whenever requirements.txt or pyproject.toml changes.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
