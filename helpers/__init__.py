@@ -16,6 +16,7 @@ from helpers.attention import (
 from helpers.masks import create_causal_mask, create_padding_mask
 from helpers.math_utils import entropy, logsumexp, softmax_jacobian
 from helpers.mha import MultiHeadAttention
+from helpers.positional import positional_shift_matrix, sinusoidal_positional_encoding
 
 __all__ = [
     "MultiHeadAttention",
@@ -26,6 +27,8 @@ __all__ = [
     "entropy",
     "logsumexp",
     "multi_head_attention",
+    "positional_shift_matrix",
+    "sinusoidal_positional_encoding",
     "softmax",
     "softmax_jacobian",
     "split_heads",

@@ -114,3 +114,87 @@ def plot_curves(
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_positional_encoding(
+    pe: ArrayLike,
+    *,
+    title: str = "Sinusoidal positional encodings",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Heatmap of positional encodings ``(L, d_model)``: positions down, features across.
+
+    Values in ``[-1, 1]`` on a diverging colour map: the fast-turning pairs on
+    the left change from one position to the next, the slow ones on the right
+    barely move over the plotted positions.
+    """
+    p = np.asarray(pe, dtype=float)
+    if p.ndim != 2:
+        raise ValueError(f"pe must have shape (L, d_model), got {p.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4))
+    else:
+        fig = ax.figure
+    sns.heatmap(p, ax=ax, cmap="RdBu_r", vmin=-1.0, vmax=1.0, center=0.0,
+                xticklabels=8, yticklabels=max(1, p.shape[0] // 10),
+                cbar_kws={"label": "PE(pos, j)"})
+    ax.set_xlabel("feature j  (pairs 2i, 2i+1 = sin, cos)")
+    ax.set_ylabel("position pos")
+    ax.set_title(title)
+    ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def loglog_slope(x: ArrayLike, y: ArrayLike) -> float:
+    """Least-squares slope of ``log y`` against ``log x``: the exponent ``p`` of ``y ~ x^p``.
+
+    ``x`` and ``y`` are positive arrays of the same shape ``(n,)``, ``n >= 2``.
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.shape != ys.shape or xs.ndim != 1 or xs.size < 2:
+        raise ValueError(
+            f"x and y must both have shape (n,) with n >= 2, got {xs.shape} and {ys.shape}"
+        )
+    if (xs <= 0).any() or (ys <= 0).any():
+        raise ValueError("x and y must be positive to take logarithms")
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+def plot_loglog_fit(
+    x: ArrayLike,
+    curves: dict[str, ArrayLike],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Measurements on log-log axes, each with its fitted power law ``y ~ x^p``.
+
+    ``curves`` maps a label to positive values of shape ``(len(x),)``; the
+    legend shows each fitted exponent ``p`` (:func:`loglog_slope`) and the
+    fitted line is drawn dashed in the same colour.
+    """
+    xs = np.asarray(x, dtype=float)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    for label, y in curves.items():
+        ys = np.asarray(y, dtype=float)
+        slope = loglog_slope(xs, ys)
+        intercept = float(np.mean(np.log(ys) - slope * np.log(xs)))
+        (points,) = ax.plot(xs, ys, marker="o", linestyle="none",
+                            label=f"{label}: slope {slope:.2f}")
+        ax.plot(xs, np.exp(intercept) * xs**slope, linestyle="--", color=points.get_color())
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
