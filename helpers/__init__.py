@@ -17,6 +17,7 @@ from helpers.masks import create_causal_mask, create_padding_mask
 from helpers.math_utils import entropy, logsumexp, softmax_jacobian
 from helpers.mha import MultiHeadAttention
 from helpers.positional import positional_shift_matrix, sinusoidal_positional_encoding
+from helpers.tiled import tiled_attention
 
 __all__ = [
     "MultiHeadAttention",
@@ -32,4 +33,5 @@ __all__ = [
     "softmax",
     "softmax_jacobian",
     "split_heads",
+    "tiled_attention",
 ]

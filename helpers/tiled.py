@@ -1,0 +1,191 @@
+r"""Tiled attention: the FlashAttention idea in NumPy.
+
+Dense attention builds the whole ``(L_q, L_k)`` score matrix, so its memory
+grows as ``L²``: at ``L = 16384`` one float32 head needs 1 GiB for the weights
+alone. :func:`tiled_attention` gives the same output while only ever holding one
+``(block_q, block_k)`` tile of scores. It walks over the keys block by block and
+keeps, for every query row, three running quantities (the *online softmax*):
+
+* ``m`` -- the largest score seen so far, shape ``(..., block_q, 1)``;
+* ``l`` -- the sum of ``exp(score - m)`` seen so far, shape ``(..., block_q, 1)``;
+* ``acc`` -- the sum of ``exp(score - m) * v`` seen so far, shape ``(..., block_q, d_v)``.
+
+When a new key block raises the maximum from ``m`` to ``m'``, the old ``l`` and
+``acc`` were computed relative to the old ``m``; multiplying both by
+``exp(m - m')`` re-expresses them relative to ``m'``. After the last block,
+``acc / l`` is exactly ``softmax(Q K^T / sqrt(d_k)) V``:
+
+.. math::
+
+    m' = \max(m, \max_j s_j), \qquad
+    l' = e^{m - m'}\, l + \sum_j e^{s_j - m'}, \qquad
+    acc' = e^{m - m'}\, acc + \sum_j e^{s_j - m'}\, v_j .
+
+The attention weights themselves are never formed, so the function returns only
+the output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from helpers._validate import as_float_array, positive_int, require_finite, require_ndim
+from helpers.attention import FloatArray
+
+DEFAULT_BLOCK_SIZE = (256, 512)
+"""Default ``(block_q, block_k)``: one float32 score tile is 512 KiB, big enough
+for fast matrix products, small enough to stay in the CPU's cache."""
+
+
+def _block_sizes(block_size: int | tuple[int, int]) -> tuple[int, int]:
+    """Return ``(block_q, block_k)`` from an int (both the same) or a pair."""
+    if isinstance(block_size, tuple):
+        if len(block_size) != 2:
+            raise ValueError(
+                f"block_size must be an int or a pair (block_q, block_k), got {block_size!r}"
+            )
+        return positive_int(block_size[0], "block_q"), positive_int(block_size[1], "block_k")
+    size = positive_int(block_size, "block_size")
+    return size, size
+
+
+def tiled_attention(
+    Q: ArrayLike,
+    K: ArrayLike,
+    V: ArrayLike,
+    *,
+    causal: bool = False,
+    block_size: int | tuple[int, int] = DEFAULT_BLOCK_SIZE,
+) -> FloatArray:
+    r"""Scaled dot-product attention computed tile by tile with an online softmax.
+
+    Returns the same output as ``attention(Q, K, V, mask)[0]`` (with ``mask =
+    np.tril(np.ones((L_q, L_k), bool))`` when ``causal``), but its memory grows
+    as ``L_q + L_k`` instead of ``L_q · L_k``: besides the inputs and the output
+    it holds one ``(..., block_q, block_k)`` score tile and ``(..., block_q, d_v)``
+    running sums.
+
+    Parameters
+    ----------
+    Q : array_like, shape (..., L_q, d_k) or (d_k,)
+        Queries. A 1-D ``Q`` is a single query; the output then loses the
+        ``L_q`` axis.
+    K : array_like, shape (..., L_k, d_k)
+        Keys, ``L_k >= 1``.
+    V : array_like, shape (..., L_k, d_v)
+        Values; ``d_v`` may differ from ``d_k``. The leading axes of Q, K and V
+        broadcast together, as in :func:`helpers.attention`.
+    causal : bool, keyword-only
+        If True, query ``i`` attends only to keys ``j <= i`` (*top-left*
+        alignment, PyTorch's ``scaled_dot_product_attention(is_causal=True)``).
+        For ``L_q > L_k`` the queries ``i >= L_k`` see every key; for
+        ``L_q < L_k`` the keys after ``L_q - 1`` are seen by nobody. Key blocks
+        that lie entirely in a query block's future are skipped; blocks that
+        straddle the diagonal are masked tile-sized, never with an ``L × L``
+        array. Every query sees at least key 0, so no row is empty.
+    block_size : int or (int, int), keyword-only
+        Tile size ``(block_q, block_k)``; an int sets both. The last blocks may
+        be shorter. The result does not depend on it beyond rounding.
+
+    Returns
+    -------
+    ndarray, shape (..., L_q, d_v) (``(..., d_v)`` for 1-D ``Q``)
+        The attention output only; the weights are never materialised. Its
+        dtype is that of ``attention``'s output: float32 inputs give float32,
+        computed in float32 throughout (never promoted); integer inputs are
+        treated as float64; mixing float32 and float64 gives float64.
+
+    Raises
+    ------
+    ValueError
+        If the feature sizes of Q and K differ, K and V have different lengths,
+        there are no keys, the leading axes do not broadcast, Q or K hold NaN or
+        infinity, or ``block_size`` is not positive.
+    TypeError
+        If an input is not numeric, ``causal`` is not a bool, or ``block_size``
+        is not an integer.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> Q, K, V = (rng.standard_normal((2, 100, 8)) for _ in range(3))
+    >>> from helpers import attention, create_causal_mask
+    >>> dense, _ = attention(Q, K, V, create_causal_mask(100))
+    >>> bool(np.allclose(tiled_attention(Q, K, V, causal=True, block_size=32), dense))
+    True
+    """
+    Q = as_float_array(Q, "Q")
+    K = as_float_array(K, "K")
+    V = as_float_array(V, "V")
+    if not isinstance(causal, (bool, np.bool_)):
+        raise TypeError(f"causal must be True or False, got {causal!r} ({type(causal).__name__})")
+    block_q, block_k = _block_sizes(block_size)
+    single_query = Q.ndim == 1
+    if single_query:
+        Q = Q[np.newaxis, :]
+    # The same checks and messages as helpers.attention.
+    require_ndim(K, "K", "(..., L_k, d_k)", min_ndim=2)
+    require_ndim(V, "V", "(..., L_k, d_v)", min_ndim=2)
+    if Q.shape[-1] != K.shape[-1]:
+        raise ValueError(
+            f"Q and K must have the same feature size d_k: Q has shape {Q.shape} "
+            f"(d_k={Q.shape[-1]}), K has shape {K.shape} (d_k={K.shape[-1]})"
+        )
+    if K.shape[-2] != V.shape[-2]:
+        raise ValueError(
+            f"K and V must have the same length L_k: K has shape {K.shape} "
+            f"(L_k={K.shape[-2]}), V has shape {V.shape} (L_k={V.shape[-2]})"
+        )
+    try:
+        batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"leading (batch/head) axes do not broadcast: Q {Q.shape}, K {K.shape}, V {V.shape}"
+        ) from None
+    if K.shape[-2] == 0:
+        raise ValueError(f"attention needs at least one key, got K of shape {K.shape}")
+    # Cheap O(L·d) checks on the inputs, instead of checking every score.
+    require_finite(Q, "Q")
+    require_finite(K, "K")
+
+    L_q, d_k = Q.shape[-2:]
+    L_k, d_v = V.shape[-2:]
+    dtype = np.result_type(Q.dtype, K.dtype, V.dtype)  # the dtype of softmax(Q @ K^T) @ V
+    # Scale the queries once (O(L_q d_k)) rather than every tile; a Python float keeps float32.
+    Q = Q.astype(dtype, copy=False) * (1.0 / math.sqrt(d_k))  # (..., L_q, d_k)
+    K_T = np.swapaxes(K.astype(dtype, copy=False), -1, -2)  # (..., d_k, L_k), a view
+    V = V.astype(dtype, copy=False)
+    out = np.empty((*batch, L_q, d_v), dtype=dtype)  # (..., L_q, d_v)
+
+    for q0 in range(0, L_q, block_q):
+        q1 = min(q0 + block_q, L_q)
+        Q_blk = Q[..., q0:q1, :]  # (..., bq, d_k)
+        m = np.full((*batch, q1 - q0, 1), -np.inf, dtype=dtype)  # running max
+        l = np.zeros((*batch, q1 - q0, 1), dtype=dtype)  # running sum of exp
+        acc = np.zeros((*batch, q1 - q0, d_v), dtype=dtype)  # running sum of exp * v
+        # Causal: keys k >= q1 are in the future of every query of this block.
+        k_stop = min(L_k, q1) if causal else L_k
+        for k0 in range(0, k_stop, block_k):
+            k1 = min(k0 + block_k, k_stop)
+            s = Q_blk @ K_T[..., :, k0:k1]  # (..., bq, bk) scaled scores
+            if causal and k1 - 1 > q0:
+                # The tile straddles the diagonal: hide key j from query i when j > i.
+                future = np.arange(k0, k1) > np.arange(q0, q1)[:, np.newaxis]  # (bq, bk)
+                np.copyto(s, -np.inf, where=future)  # broadcasts over the leading axes
+            # Key 0 lies in the first tile and is visible to all queries, so m is
+            # finite from the first tile on and s - m_new never computes -inf - -inf.
+            m_new = np.maximum(m, s.max(axis=-1, keepdims=True))  # (..., bq, 1)
+            s -= m_new
+            p = np.exp(s, out=s)  # (..., bq, bk), in place: exp(s - m_new)
+            rescale = np.exp(m - m_new)  # (..., bq, 1); exp(-inf) = 0 on the first tile
+            l *= rescale
+            l += p.sum(axis=-1, keepdims=True)
+            acc *= rescale
+            acc += p @ V[..., k0:k1, :]  # (..., bq, d_v)
+            m = m_new
+        np.divide(acc, l, out=out[..., q0:q1, :])
+
+    return out[..., 0, :] if single_query else out
