@@ -116,6 +116,75 @@ def plot_curves(
     return fig
 
 
+def plot_curve_panels(
+    x: ArrayLike,
+    panels: dict[str, dict[str, ArrayLike]],
+    *,
+    xlabel: str,
+    logx: bool = False,
+    logy: Sequence[str] = (),
+    suptitle: str = "",
+    ncols: int = 2,
+) -> Figure:
+    """Grid of line plots over the same ``x``: one panel per entry of ``panels``.
+
+    ``panels`` maps a panel's y-axis label to its curves (label -> values of
+    shape ``(len(x),)``), drawn with :func:`plot_curves`. Panels whose label is
+    in ``logy`` get a logarithmic y axis; ``logx`` applies to every panel.
+    """
+    n = len(panels)
+    if n == 0:
+        raise ValueError("panels is empty: give at least one {ylabel: {label: values}}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, (ylabel, curves) in zip(axes.flat, panels.items(), strict=False):
+        plot_curves(x, curves, xlabel=xlabel, ylabel=ylabel, logx=logx,
+                    logy=ylabel in logy, ax=ax)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_head_assignment(
+    assignments: dict[str, ArrayLike],
+    *,
+    title: str = "Which head receives each entry of (seq, d_model)",
+) -> Figure:
+    """Side-by-side grids ``(seq, d_model)``; cell ``[t, f]`` is the head that gets ``x[t, f]``.
+
+    ``assignments`` maps a panel title to an integer array ``(seq, d_model)``
+    of head indices. A correct head split gives vertical bands (each head owns
+    a block of features at every position); reshaping without the transpose
+    gives horizontal bands (each head owns whole positions).
+    """
+    grids = {k: np.asarray(v) for k, v in assignments.items()}
+    for name, g in grids.items():
+        if g.ndim != 2 or g.dtype.kind not in "iu":
+            raise ValueError(f"assignment {name!r} must be an integer array (seq, d_model), "
+                             f"got dtype {g.dtype} and shape {g.shape}")
+    num_heads = max(int(g.max()) for g in grids.values()) + 1
+    cmap = sns.color_palette("Set2", num_heads)
+    first = next(iter(grids.values()))
+    fig, axes = plt.subplots(
+        1, len(grids), squeeze=False,
+        figsize=(1.2 + 0.42 * first.shape[1] * len(grids), 1.2 + 0.42 * first.shape[0]),
+    )
+    for ax, (name, g) in zip(axes.flat, grids.items(), strict=True):
+        sns.heatmap(g, ax=ax, cmap=cmap, vmin=-0.5, vmax=num_heads - 0.5, cbar=False,
+                    annot=True, fmt="d", annot_kws={"size": 8}, linewidths=0.5, square=True)
+        ax.set_title(name)
+        ax.set_xlabel("feature f")
+        ax.set_ylabel("position t")
+        ax.tick_params(axis="y", rotation=0)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_positional_encoding(
     pe: ArrayLike,
     *,
@@ -196,41 +265,5 @@ def plot_loglog_fit(
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def plot_head_assignment(
-    assignments: dict[str, ArrayLike],
-    *,
-    title: str = "Which head receives each entry of (seq, d_model)",
-) -> Figure:
-    """Side-by-side grids ``(seq, d_model)``; cell ``[t, f]`` is the head that gets ``x[t, f]``.
-
-    ``assignments`` maps a panel title to an integer array ``(seq, d_model)``
-    of head indices. A correct head split gives vertical bands (each head owns
-    a block of features at every position); reshaping without the transpose
-    gives horizontal bands (each head owns whole positions).
-    """
-    grids = {k: np.asarray(v) for k, v in assignments.items()}
-    for name, g in grids.items():
-        if g.ndim != 2 or g.dtype.kind not in "iu":
-            raise ValueError(f"assignment {name!r} must be an integer array (seq, d_model), "
-                             f"got dtype {g.dtype} and shape {g.shape}")
-    num_heads = max(int(g.max()) for g in grids.values()) + 1
-    cmap = sns.color_palette("Set2", num_heads)
-    first = next(iter(grids.values()))
-    fig, axes = plt.subplots(
-        1, len(grids), squeeze=False,
-        figsize=(1.2 + 0.42 * first.shape[1] * len(grids), 1.2 + 0.42 * first.shape[0]),
-    )
-    for ax, (name, g) in zip(axes.flat, grids.items(), strict=True):
-        sns.heatmap(g, ax=ax, cmap=cmap, vmin=-0.5, vmax=num_heads - 0.5, cbar=False,
-                    annot=True, fmt="d", annot_kws={"size": 8}, linewidths=0.5, square=True)
-        ax.set_title(name)
-        ax.set_xlabel("feature f")
-        ax.set_ylabel("position t")
-        ax.tick_params(axis="y", rotation=0)
-    fig.suptitle(title)
     fig.tight_layout()
     return fig
