@@ -13,6 +13,26 @@ from numpy.typing import ArrayLike
 WEIGHT_CMAP = "rocket_r"
 
 
+def setup_notebook_figures() -> None:
+    """Show figures in a notebook as images only.
+
+    Jupyter's inline backend sends every figure with a ``<Figure size ...>``
+    text version beside the PNG; that text is noise for a reader and for
+    nbval, which compares text outputs. Call once in a notebook's set-up cell;
+    outside IPython this does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is installed with Jupyter
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["text/plain"].for_type(
+        Figure, lambda fig, printer, cycle: None
+    )
+
+
 def plot_attention_heatmap(
     weights: ArrayLike,
     query_tokens: Sequence[str] | None = None,
