@@ -49,7 +49,8 @@ def alibi_bias(seq_len: int, num_heads: int, *, causal: bool = False) -> NDArray
     seq_len = positive_int(seq_len, "seq_len")
     pos = np.arange(seq_len)
     distance = np.abs(pos[:, np.newaxis] - pos[np.newaxis, :])  # (L, L)
-    bias = -alibi_slopes(num_heads)[:, np.newaxis, np.newaxis] * distance  # (H, L, L)
+    # -distance is an integer array, so the diagonal is +0.0, not -0.0
+    bias = alibi_slopes(num_heads)[:, np.newaxis, np.newaxis] * -distance  # (H, L, L)
     if causal:
         future = pos[np.newaxis, :] > pos[:, np.newaxis]  # (L, L), True above the diagonal
         bias = np.where(future, -np.inf, bias)
