@@ -47,7 +47,7 @@ def _compare(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     if not np.isfinite(g).all() and np.isfinite(w).all():
         return "contains NaN or infinity where the reference is finite"
     if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
-        err = np.abs(g - w)
+        err = np.array(np.abs(g - w))  # an array even for scalar results (0-d)
         err[np.isnan(err)] = np.inf
         idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
         where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
