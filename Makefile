@@ -6,9 +6,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-# Same numbers on every machine: one hash seed, a non-interactive plot backend for scripts.
+# Same numbers on every machine: one hash seed.
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 .PHONY: help setup lab test lint unit nbval execute html bench clean
 
