@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,6 +32,27 @@ def setup_notebook_figures() -> None:
     shell.display_formatter.formatters["text/plain"].for_type(
         Figure, lambda fig, printer, cycle: None
     )
+
+
+def outputs_dir() -> Path:
+    """The repository's ``outputs/`` folder (created if missing).
+
+    Found by walking up from the working directory to the folder holding
+    ``pyproject.toml``, so it is the same whether a notebook runs in
+    JupyterLab, under nbval or in the HTML build (all start in ``notebooks/``).
+    """
+    here = Path.cwd().resolve()
+    root = next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
+    out = root / "outputs"
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def save_figure(fig: Figure, filename: str, *, dpi: int = 120) -> Path:
+    """Save ``fig`` as ``outputs/<filename>`` and return the path written."""
+    path = outputs_dir() / filename
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
 
 
 def plot_attention_heatmap(
