@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from helpers._fast_mha import fast_path_applies, project_and_attend_fast
 from helpers._validate import as_float_array, positive_int, require_ndim
 
 FloatArray = NDArray[np.floating]
@@ -225,6 +226,41 @@ def project_and_attend(
     validated; ``params`` holds ``W_q, W_k, W_v, W_o`` ``(d_model, d_model)``
     and biases ``b_q, b_k, b_v, b_o`` ``(d_model,)`` or None. Returns the output
     ``(..., L_q, d_model)`` and per-head weights ``(..., h, L_q, L_k)``.
+
+    When the tokens and parameters share one float32 or float64 dtype (the usual
+    case) the work goes to :func:`helpers._fast_mha.project_and_attend_fast`,
+    which computes the same thing with a fused projection, cache-sized tiles and
+    one thread per core. Otherwise :func:`project_and_attend_reference` runs: the
+    readable composition of the steps, which also defines the results.
+
+    Raises ``ValueError`` if a token holds NaN or infinity (checked on the
+    ``(..., L, d_model)`` inputs, a pass far cheaper than one over the scores).
+    """
+    for name, tokens in (("query", q), ("key", k), ("value", v)):
+        if (name == "key" and k is q) or (name == "value" and v is k):
+            continue  # the same array, already checked
+        if not np.isfinite(tokens).all():
+            raise ValueError(
+                f"{name} (shape {tokens.shape}) contains NaN or infinity; "
+                "attention needs finite inputs"
+            )
+    if fast_path_applies(q, k, v, params):
+        return project_and_attend_fast(q, k, v, params, num_heads, mask)
+    return project_and_attend_reference(q, k, v, params, num_heads, mask)
+
+
+def project_and_attend_reference(
+    q: FloatArray,
+    k: FloatArray,
+    v: FloatArray,
+    params: dict[str, FloatArray | None],
+    num_heads: int,
+    mask: ArrayLike | None,
+) -> tuple[FloatArray, FloatArray]:
+    """The readable multi-head attention core: project, split, attend, combine, project.
+
+    Same contract as :func:`project_and_attend`; NumPy's promotion rules decide
+    the dtype of each step (e.g. float32 tokens with float64 weights give float64).
     """
 
     def linear(x: FloatArray, W: FloatArray, b: FloatArray | None) -> FloatArray:

@@ -1,0 +1,208 @@
+"""The fast multi-head attention path equals the readable reference path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import helpers._fast_mha as fast_mha
+import helpers._parallel as parallel
+from helpers import MultiHeadAttention, multi_head_attention
+from helpers.attention import project_and_attend, project_and_attend_reference
+
+NAMES_W = ("W_q", "W_k", "W_v", "W_o")
+NAMES_B = ("b_q", "b_k", "b_v", "b_o")
+
+
+def make_params(rng, d, dtype, bias):
+    params = {n: (rng.standard_normal((d, d)) / np.sqrt(d)).astype(dtype) for n in NAMES_W}
+    for n in NAMES_B:
+        params[n] = rng.standard_normal(d).astype(dtype) if bias else None
+    return params
+
+
+def assert_same(fast, ref, dtype):
+    (out_f, w_f), (out_r, w_r) = fast, ref
+    assert out_f.shape == out_r.shape and w_f.shape == w_r.shape
+    assert out_f.dtype == out_r.dtype == dtype and w_f.dtype == w_r.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(w_f, w_r, rtol=0, atol=tol)
+    np.testing.assert_allclose(out_f, out_r, rtol=0, atol=tol * max(1.0, np.abs(out_r).max()))
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def workers(request, monkeypatch):
+    """Run the fast path serially and on two threads (the ranges split differently)."""
+    n = request.param
+    if n > 1 and parallel._openblas_thread_control() is None:
+        pytest.skip("no BLAS thread control: the fast path always runs serially here")
+    monkeypatch.setattr(parallel, "num_workers", lambda: n)
+    monkeypatch.setattr(fast_mha, "num_workers", lambda: n)
+    return n
+
+
+@pytest.fixture(params=[1 << 18, 700], ids=["default-tiles", "small-tiles"])
+def tiles(request, monkeypatch):
+    """Default tiles, and tiny ones that force ragged row tiles and single-head groups."""
+    monkeypatch.setattr(fast_mha, "TILE_ELEMENTS", request.param)
+    return request.param
+
+
+CASES = [
+    # (batch or None for 2-D tokens, L_q, L_k or None for self-attention, d, h, bias)
+    (3, 17, None, 16, 4, False),
+    (2, 33, None, 24, 3, True),
+    (None, 29, None, 16, 2, True),
+    (1, 1, None, 8, 8, False),  # one token, d_k = 1
+    (2, 19, 27, 16, 4, True),  # cross-attention, L_q != L_k
+    (None, 40, 9, 12, 3, False),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_fast_equals_reference(case, dtype, workers, tiles):
+    B, L_q, L_k, d, h, bias = case
+    rng = np.random.default_rng(L_q * 100 + d)
+    lead = () if B is None else (B,)
+    q = rng.standard_normal((*lead, L_q, d)).astype(dtype)
+    k = q if L_k is None else rng.standard_normal((*lead, L_k, d)).astype(dtype)
+    params = make_params(rng, d, dtype, bias)
+    for v in (k, k.copy()):  # shared and separate key/value arrays take different projections
+        args = (q, k, v, params, h)
+        assert fast_mha.fast_path_applies(q, k, v, params)
+        for mask in masks(rng, lead, h, L_q, k.shape[-2]):
+            assert_same(project_and_attend(*args, mask), project_and_attend_reference(*args, mask),
+                        dtype)
+
+
+def masks(rng, lead, h, L_q, L_k):
+    """No mask, and every kind the reference accepts, including fully masked rows."""
+    causal = np.tril(np.ones((L_q, L_k), dtype=bool))
+    yield None
+    yield causal
+    keep = rng.random((*lead, 1, 1, L_k)) < 0.6  # padding-style, some rows may lose every key
+    yield keep
+    yield np.zeros((L_q, L_k), dtype=bool)  # every row fully masked: zeros, no warning
+    yield np.where(causal, 0.0, -np.inf)  # float64 additive mask on float32 scores
+    yield rng.standard_normal((*lead, h, L_q, L_k)).astype(np.float32)  # per-head bias
+
+
+def test_fully_masked_rows_are_zero(workers):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 8)).astype(np.float32)
+    W = [(rng.standard_normal((8, 8)) / 3).astype(np.float32) for _ in range(4)]
+    mask = np.ones((2, 1, 6, 6), dtype=bool)
+    mask[1, :, 2, :] = False  # query 2 of sequence 1 may attend to nothing
+    out, weights = multi_head_attention(x, *W, num_heads=2, mask=mask)
+    np.testing.assert_array_equal(weights[1, :, 2], 0.0)
+    np.testing.assert_allclose(weights[0].sum(-1), 1.0, rtol=1e-6)
+    assert np.isfinite(out).all()
+
+
+def test_float32_stays_float32(workers):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 50, 16)).astype(np.float32)
+    W = [(rng.standard_normal((16, 16)) / 4).astype(np.float32) for _ in range(4)]
+    out, weights = multi_head_attention(x, *W, num_heads=4, mask=np.tril(np.ones((50, 50))))
+    assert out.dtype == weights.dtype == np.float32
+
+
+def test_mixed_dtypes_take_the_reference_path():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    W = [rng.standard_normal((8, 8)) for _ in range(4)]  # float64 weights
+    params = dict(zip(NAMES_W, W, strict=True)) | dict.fromkeys(NAMES_B)
+    assert not fast_mha.fast_path_applies(x, x, x, params)
+    out, weights = multi_head_attention(x, *W, num_heads=2)
+    assert out.dtype == weights.dtype == np.float64  # NumPy's promotion, as before
+
+
+def test_weights_changed_between_calls_are_used():
+    # The fused [W_q | W_k | W_v] must never be served from a stale cache.
+    layer = MultiHeadAttention(8, 2, seed=0, dtype=np.float32)
+    x = np.random.default_rng(4).standard_normal((1, 5, 8)).astype(np.float32)
+    _, before = layer(x)
+    layer.W_k *= 3.0  # in place: same array object, new values
+    _, after = layer(x)
+    assert not np.allclose(before, after)
+    params = layer.parameters()
+    np.testing.assert_allclose(after, project_and_attend_reference(x, x, x, params, 2, None)[1],
+                               atol=1e-6)
+
+
+def test_inputs_are_not_modified(workers):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 9, 8)).astype(np.float32)
+    W = [(rng.standard_normal((8, 8)) / 3).astype(np.float32) for _ in range(4)]
+    mask = np.tril(np.ones((9, 9), dtype=bool))
+    copies = [a.copy() for a in (x, *W, mask)]
+    multi_head_attention(x, *W, num_heads=2, mask=mask)
+    for a, c in zip((x, *W, mask), copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_tokens_are_rejected(bad):
+    x = np.ones((2, 4, 8), dtype=np.float32)
+    x[1, 2, 3] = bad
+    W = [np.eye(8, dtype=np.float32)] * 4
+    with pytest.raises(ValueError, match=r"query \(shape \(2, 4, 8\)\) contains NaN or infinity"):
+        multi_head_attention(x, *W, num_heads=2)
+
+
+def test_nan_scores_are_rejected(workers):
+    # NaN that appears only in the scores (here through a weight) is caught by the row maxima.
+    x = np.ones((2, 4, 8), dtype=np.float32)
+    W = [np.eye(8, dtype=np.float32) for _ in range(4)]
+    W[1][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"softmax input contains NaN or \+inf"):
+        multi_head_attention(x, *W, num_heads=2)
+
+
+def test_errors_in_a_worker_restore_blas_threads(monkeypatch):
+    control = parallel._openblas_thread_control()
+    if control is None:
+        pytest.skip("no BLAS thread control here")
+    get, _ = control
+    before = get()
+    monkeypatch.setattr(parallel, "num_workers", lambda: 2)
+    monkeypatch.setattr(fast_mha, "num_workers", lambda: 2)
+    monkeypatch.setattr(fast_mha, "TILE_ELEMENTS", 64)  # many tiles: the NaN lands on a worker
+    x = np.ones((2, 64, 8), dtype=np.float32)
+    W = [np.eye(8, dtype=np.float32) for _ in range(4)]
+    W[0][:, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        multi_head_attention(x, *W, num_heads=2)
+    assert get() == before
+    multi_head_attention(np.ones((2, 64, 8), dtype=np.float32), *[np.eye(8, dtype=np.float32)] * 4,
+                         num_heads=2)
+    assert get() == before
+
+
+def test_run_blocks_covers_every_item_once():
+    seen: list[int] = []
+    parallel.run_blocks([lambda a, b: seen.extend(range(a, b))] * 2, [7, 3])
+    assert sorted(seen) == sorted([*range(7), *range(3)])
+
+
+def test_nan_in_part_of_a_row_is_rejected(monkeypatch):
+    # An overflowing score (+inf) meets a -inf mask entry: inf + -inf = NaN in one position
+    # while the row's other scores stay finite, so only the row sum can reveal it.
+    monkeypatch.setattr(parallel, "num_workers", lambda: 1)  # serial: errstate applies
+    monkeypatch.setattr(fast_mha, "num_workers", lambda: 1)
+    x = np.ones((1, 3, 4), dtype=np.float32)
+    x[0, 0] = 3e19  # q_0 · k_0 = 4 · 1.5e19 · 3e19 overflows; other scores stay finite
+    W = [np.eye(4, dtype=np.float32) for _ in range(4)]
+    mask = np.zeros((3, 3), dtype=np.float32)
+    mask[0, 0] = -np.inf
+    for run in (multi_head_attention, reference_mha):
+        with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
+            ValueError, match=r"softmax input contains NaN or \+inf"
+        ):
+            run(x, *W, num_heads=1, mask=mask)
+
+
+def reference_mha(x, W_q, W_k, W_v, W_o, num_heads, mask):
+    params = dict(zip(NAMES_W, (W_q, W_k, W_v, W_o), strict=True)) | dict.fromkeys(NAMES_B)
+    return project_and_attend_reference(x, x, x, params, num_heads, mask)
