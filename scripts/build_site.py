@@ -38,6 +38,7 @@ import nbformat
 from bs4 import BeautifulSoup
 from markupsafe import Markup
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
@@ -168,7 +169,10 @@ def execute(lesson: Lesson, root: Path, executed_dir: Path, timeout: int) -> nbf
         resources={"metadata": {"path": str(lesson.source.parent)}},
     )
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        raise SystemExit(f"\n{lesson.source.name} failed in a fresh kernel:\n{err}") from None
     lesson.seconds = time.perf_counter() - start
     after = _figure_stamps(outputs)
     lesson.figures = sorted(p for p, stamp in after.items() if before.get(p) != stamp)
@@ -248,9 +252,10 @@ def render_journal(exporter: HTMLExporter, root: Path, pages: dict[str, str]) ->
     source = (root / JOURNAL).read_text(encoding="utf-8")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(source)]
+    course = {"title": COURSE_TITLE, "position": None, "prev": None, "next": None}
     html = render_page(
         exporter, nb, title=f"Learning journal · {COURSE_TITLE}", base=root, root=root,
-        pages=pages, course=None,
+        pages=pages, course=course,
     )
     soup = BeautifulSoup(html, "html.parser")
     for heading in soup.find_all(re.compile(r"^h[1-6]$")):
@@ -258,13 +263,6 @@ def render_journal(exporter: HTMLExporter, root: Path, pages: dict[str, str]) ->
         slug = _github_slug(text)
         if slug and heading.get("id") != slug and not soup.find(id=slug):
             heading.insert(0, soup.new_tag("a", id=slug))
-    body = soup.find("main")
-    if body is not None:
-        back = soup.new_tag("p")
-        link = soup.new_tag("a", href="index.html")
-        link.string = f"← {COURSE_TITLE}"
-        back.append(link)
-        body.insert(0, back)
     return str(soup)
 
 
