@@ -134,7 +134,7 @@ def test_executed_copy_matches_its_notebook(site: Path, notebook: Path) -> None:
 def test_page_shows_every_cell_and_folds_solutions(site: Path, notebook: Path) -> None:
     nb = nbformat.read(ROOT / "build" / "executed" / notebook.name, as_version=4)
     page = soup_of(notebook.stem + ".html")
-    assert len(page.select(".jp-Cell")) == len(nb.cells)
+    assert len(page.select(".jp-Cell")) == sum(c.cell_type != "raw" for c in nb.cells)
     solutions = sum("solution" in c.metadata.get("tags", []) for c in nb.cells)
     assert len(page.select("details.solution .jp-CodeCell")) == solutions
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
