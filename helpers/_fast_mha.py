@@ -13,9 +13,10 @@ matrix products instead of in memory traffic and Python:
 2. **The scale folded into** ``W_q``. ``(x W_q / \sqrt{d_k}) K^T`` equals
    ``(QK^T)/\sqrt{d_k}``, but scaling the ``d × d`` matrix costs ``d²`` operations
    where scaling the scores costs ``B·h·L²``.
-3. **Heads as strided views, no copies.** The projection's ``(B, L, 3, h, d_k)``
-   result is viewed as ``Q``, ``K^T``, ``V`` of shape ``(B, h, L, d_k)`` by
-   transposing strides; BLAS reads the strided rows directly. The heads' outputs
+3. **Heads as strided views.** The projection's ``(B, L, 3, h, d_k)`` result is
+   viewed as ``Q``, ``K``, ``V`` of shape ``(B, h, L, d_k)`` by transposing
+   strides; each tile copies just the rows it multiplies into contiguous memory
+   (``O(L·d_k)`` next to the tile's ``O(L²·d_k)`` work). The heads' outputs
    are written straight into a ``(B, L, h, d_k)`` buffer, which *is* the
    combined ``(B, L, d)`` matrix: combining heads costs nothing.
 4. **Cache-sized tiles, softmax in place.** The scores of a tile of
@@ -149,7 +150,7 @@ def project_and_attend_fast(
         i_q = i_k = i_v = 0
     # Heads as strided views of the projections (no copies):
     Q = P_q[:, :, i_q].transpose(0, 2, 1, 3)  # (B, h, L_q, d_k), already scaled
-    K_T = P_k[:, :, i_k].transpose(0, 2, 3, 1)  # (B, h, d_k, L_k)
+    K = P_k[:, :, i_k].transpose(0, 2, 1, 3)  # (B, h, L_k, d_k)
     V = P_v[:, :, i_v].transpose(0, 2, 1, 3)  # (B, h, L_k, d_k)
 
     weights = np.empty((B, h, L_q, L_k), dtype=dtype)  # returned; also the tiles' workspace
@@ -172,16 +173,17 @@ def project_and_attend_fast(
                 P[r0:r1] += b_cat
 
     def attend_tiles(start: int, stop: int) -> None:
-        group_of = None  # (batch, first head) whose K^T and V this thread has copied
+        group_of = None  # (batch, first head) whose K and V this thread holds
         for bi, h0, h1, r0, r1 in tiles[start:stop]:
             if group_of != (bi, h0):
-                # Contiguous copies of this head group's keys and values, O(L_k d_k) each,
-                # reused by every row tile of the group (BLAS reads them faster than strided).
-                K_T_g = np.ascontiguousarray(K_T[bi, h0:h1])  # (g, d_k, L_k)
+                # Contiguous copies of the head group's keys and values (O(L_k d_k) each, reused
+                # by every row tile of the group): BLAS multiplies them faster than strided views.
+                K_g = np.ascontiguousarray(K[bi, h0:h1])  # (g, L_k, d_k)
                 V_g = np.ascontiguousarray(V[bi, h0:h1])  # (g, L_k, d_k)
                 group_of = (bi, h0)
+            Q_t = np.ascontiguousarray(Q[bi, h0:h1, r0:r1])  # (g, R, d_k)
             s = weights[bi, h0:h1, r0:r1]  # (g, R, L_k): scores, then weights, in place
-            np.matmul(Q[bi, h0:h1, r0:r1], K_T_g, out=s)  # scaled scores
+            np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)  # scaled scores; BLAS reads K^T as is
             if hide is not None:
                 np.copyto(s, -np.inf, where=hide[bi, h0:h1, r0:r1])
             elif add is not None:
