@@ -9,13 +9,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Same numbers on every machine: one hash seed.
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lab test lint unit nbval execute html bench clean
+.PHONY: help setup lab test lint unit nbval execute html test-site bench clean
 
 help:
 	@echo "make lab      set up (first time) and open the course in JupyterLab"
 	@echo "make test     ruff + unit tests + strict nbval of every notebook"
 	@echo "make execute  re-run every notebook in place (refresh committed outputs)"
-	@echo "make html     build the static site in outputs/html/"
+	@echo "make html     build the static site in outputs/html/ (notebooks/ untouched)"
+	@echo "make test-site  build the site, then check it offline in headless Chromium"
 	@echo "make bench    benchmark helpers against PyTorch (writes outputs/benchmark.*)"
 
 setup: $(STAMP)
@@ -34,13 +35,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks benchmarks scripts
 
 # Two workers; nbval needs --dist loadscope so each notebook stays on one worker.
+# tests/site needs a built site and Chromium: it runs in `make test-site`.
 test: lint $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope \
+	$(BIN)/python -m pytest -n 2 --dist loadscope --ignore=tests/site \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	    tests $(NOTEBOOKS)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --ignore=tests/site tests
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope \
@@ -52,5 +54,19 @@ execute: $(STAMP)
 	    --ExecutePreprocessor.kernel_name=python3 --NotebookClient.record_timing=False \
 	    $(if $(NB),$(NB),$(NOTEBOOKS))
 
+# Executes every notebook in a fresh kernel (copies in build/executed/; notebooks/ untouched)
+# and writes the static site to outputs/html/ (open outputs/html/index.html; works offline).
+html: $(STAMP)
+	$(BIN)/python scripts/build_site.py
+
+# Opens the pages in headless Chromium with the network unused; keeps outputs/site_screenshot.png.
+# Needs Debian's chromium (`.ci/run` installs it).
+test-site: html
+	$(BIN)/python -m pytest -p no:xdist tests/site
+
+# helpers vs PyTorch, tiled vs dense; prints a table, writes outputs/benchmark.{md,png}.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_attention.py
+
 clean:
-	rm -rf $(VENV) build outputs/html .pytest_cache .ruff_cache
+	rm -rf $(VENV) build outputs/html outputs/site_screenshot.png .pytest_cache .ruff_cache
