@@ -206,3 +206,39 @@ def test_nan_in_part_of_a_row_is_rejected(monkeypatch):
 def reference_mha(x, W_q, W_k, W_v, W_o, num_heads, mask):
     params = dict(zip(NAMES_W, (W_q, W_k, W_v, W_o), strict=True)) | dict.fromkeys(NAMES_B)
     return project_and_attend_reference(x, x, x, params, num_heads, mask)
+
+
+def test_results_do_not_share_memory_with_the_next_call(workers):
+    # Work arrays are reused between calls; what a call returns never is.
+    rng = np.random.default_rng(6)
+    W = [(rng.standard_normal((16, 16)) / 4).astype(np.float32) for _ in range(4)]
+    x1, x2 = (rng.standard_normal((2, 10, 16)).astype(np.float32) for _ in range(2))
+    out1, w1 = multi_head_attention(x1, *W, num_heads=4)
+    kept = out1.copy(), w1.copy()
+    out2, w2 = multi_head_attention(x2, *W, num_heads=4)
+    np.testing.assert_array_equal(out1, kept[0])
+    np.testing.assert_array_equal(w1, kept[1])
+    assert not np.shares_memory(out1, out2) and not np.shares_memory(w1, w2)
+    multi_head_attention(rng.standard_normal((3, 7, 16)).astype(np.float32), *W, num_heads=4)
+    again = multi_head_attention(x1, *W, num_heads=4)  # after a call of another shape
+    np.testing.assert_allclose(again[0], kept[0], atol=1e-6)
+
+
+def test_concurrent_calls_from_several_threads(workers):
+    # Each calling thread has its own work arrays (serial calls run with no lock at all).
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    W = [(rng.standard_normal((32, 32)) / 6).astype(np.float32) for _ in range(4)]
+    xs = [rng.standard_normal((2, 150, 32)).astype(np.float32) for _ in range(4)]
+    params = dict(zip(NAMES_W, W, strict=True)) | dict.fromkeys(NAMES_B)
+    expected = [project_and_attend_reference(x, x, x, params, 4, None)[0] for x in xs]
+
+    def run(i: int) -> float:
+        """Largest error over repeated calls, while the other threads call too."""
+        return max(float(np.abs(multi_head_attention(xs[i], *W, num_heads=4)[0]
+                                - expected[i]).max()) for _ in range(15))
+
+    with ThreadPoolExecutor(len(xs)) as pool:
+        errors = list(pool.map(run, range(len(xs))))
+    assert max(errors) < 1e-5, errors
