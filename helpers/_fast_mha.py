@@ -22,9 +22,13 @@ matrix products instead of in memory traffic and Python:
 4. **Cache-sized tiles, softmax in place.** The scores of a tile of
    ``(heads, rows)`` -- about 1 MiB -- are written by the product directly
    into the weights array that is returned, and normalised there while they are
-   still in the CPU cache: subtract the row maximum, ``exp`` in place, multiply
-   by the reciprocal of the row sum. The tile then multiplies ``V`` at once.
-   No ``(B, h, L, L)`` temporary is ever allocated besides the returned weights.
+   still in the CPU cache: subtract the tile's maximum, ``exp`` in place,
+   multiply by the reciprocal of the row sum. (Softmax does not change when a
+   row is shifted by any constant; one shift for the whole tile saves a pass
+   computing each row's maximum. A row so far below the tile's maximum that
+   its exponentials would underflow -- rare, but possible -- sends the tile
+   back through per-row maxima.) The tile then multiplies ``V`` at once. No
+   ``(B, h, L, L)`` temporary is allocated besides the returned weights.
 5. **Threads over independent tiles.** Tiles of different (batch, head, rows)
    share nothing, and NumPy releases the GIL inside products and ufuncs, so the
    tiles are split between one thread per core (see :mod:`helpers._parallel`),
@@ -33,9 +37,9 @@ matrix products instead of in memory traffic and Python:
    per-thread arrays kept from the previous call of the same shape: fresh large
    arrays cost a page fault per 4 KiB on every call. What a call returns is
    always new memory.
-7. **Cheap validation.** NaN or ``+inf`` anywhere in a row of scores shows in
-   the row's maximum, which the softmax computes anyway; checking that
-   ``(..., rows, 1)`` array replaces a pass over the scores.
+7. **Cheap validation.** NaN or ``+inf`` anywhere in a tile of scores shows in
+   the tile's maximum, which the softmax computes anyway: checking that one
+   number replaces a pass over the scores.
 
 Every array stays in the input dtype: float32 in, float32 throughout.
 """
@@ -200,6 +204,20 @@ def project_and_attend_fast(
             if b_cat is not None:
                 P[r0:r1] += b_cat
 
+    # A row whose sum exp(s - top) is at least floor has its own maximum within 60 (float32)
+    # or 600 (float64) of the tile's top: its exponentials stay normal numbers down to
+    # e^-27 (e^-108) of its largest one, so nothing that matters underflows.
+    floor = L_k * math.exp(-60.0 if dtype == np.float32 else -600.0)
+
+    def scores_into(s: FloatArray, Q_t: FloatArray, K_g: FloatArray,
+                    bi: int, h0: int, h1: int, r0: int, r1: int) -> None:
+        """Write the tile's scaled, masked scores (g, R, L_k) into ``s``."""
+        np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)  # BLAS reads K^T as is
+        if hide is not None:
+            np.copyto(s, -np.inf, where=hide[bi, h0:h1, r0:r1])
+        elif add is not None:
+            s += add[bi, h0:h1, r0:r1]
+
     def attend_tiles(start: int, stop: int) -> None:
         group_of = None  # (batch, first head) whose K and V this thread holds
         for bi, h0, h1, r0, r1 in tiles[start:stop]:
@@ -211,24 +229,27 @@ def project_and_attend_fast(
                 group_of = (bi, h0)
             Q_t = np.ascontiguousarray(Q[bi, h0:h1, r0:r1])  # (g, R, d_k)
             s = weights[bi, h0:h1, r0:r1]  # (g, R, L_k): scores, then weights, in place
-            np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)  # scaled scores; BLAS reads K^T as is
-            if hide is not None:
-                np.copyto(s, -np.inf, where=hide[bi, h0:h1, r0:r1])
-            elif add is not None:
-                s += add[bi, h0:h1, r0:r1]
-            # Row maximum; fmax (faster than max on short rows) skips NaN, caught below.
-            peak = np.fmax.reduce(s, axis=-1, keepdims=True)  # (g, R, 1)
-            if not (peak < np.inf).all():  # +inf (or an all-NaN row) would give inf - inf
+            scores_into(s, Q_t, K_g, bi, h0, h1, r0, r1)
+            # Softmax is unchanged by subtracting any constant from a row. One constant for
+            # the whole tile, its largest score, saves a pass finding every row's maximum.
+            top = float(s.max())  # NaN if any score is NaN
+            if not top < np.inf:
                 raise ValueError("softmax input contains NaN or +inf")
-            if mask is not None:
+            s -= top if top > -np.inf else 0.0  # -inf: every score of the tile is masked
+            np.exp(s, out=s)  # (g, R, L_k), each <= 1
+            total = s.sum(axis=-1, keepdims=True)  # (g, R, 1)
+            if (total >= floor).all():
+                s *= 1.0 / total  # rows sum to 1
+            else:
+                # A row far below the tile's maximum would lose precision to underflow (and
+                # a fully masked row sums to 0): redo this tile with each row's own maximum.
+                scores_into(s, Q_t, K_g, bi, h0, h1, r0, r1)
+                peak = s.max(axis=-1, keepdims=True)  # (g, R, 1)
                 peak[peak == -np.inf] = 0.0  # fully masked row: exp(-inf - 0) = 0, not NaN
-            s -= peak
-            np.exp(s, out=s)
-            total = s.sum(axis=-1, keepdims=True)  # (g, R, 1); >= 1 unless fully masked
-            if np.isnan(total).any():  # a NaN score makes its row's sum NaN
-                raise ValueError("softmax input contains NaN or +inf")
-            inv = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
-            s *= inv  # rows sum to 1; fully masked rows stay 0
+                s -= peak
+                np.exp(s, out=s)
+                total = s.sum(axis=-1, keepdims=True)
+                s *= np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
             # (g, R, L_k) @ (g, L_k, d_k) written into heads[bi, r0:r1, h0:h1] viewed (g, R, d_k)
             np.matmul(s, V_g, out=heads[bi, r0:r1, h0:h1].transpose(1, 0, 2))
 

@@ -242,3 +242,18 @@ def test_concurrent_calls_from_several_threads(workers):
     with ThreadPoolExecutor(len(xs)) as pool:
         errors = list(pool.map(run, range(len(xs))))
     assert max(errors) < 1e-5, errors
+
+
+@pytest.mark.parametrize(("dtype", "big"), [(np.float32, 16.0), (np.float64, 40.0)])
+def test_rows_far_below_the_tiles_maximum(dtype, big, workers):
+    # One token scores (big² · scale) against itself; the others' rows lie far below that
+    # tile-wide maximum, beyond the exponent range: the tile must use per-row maxima.
+    x = np.zeros((1, 5, 4), dtype=dtype)
+    x[0, :, 0] = [big, 1.0, 0.5, -1.0, 2.0]
+    x[0, :, 1] = [0.0, 1.0, -1.0, 0.3, 0.0]
+    W = [np.eye(4, dtype=dtype) for _ in range(4)]
+    params = dict(zip(NAMES_W, W, strict=True)) | dict.fromkeys(NAMES_B)
+    fast = multi_head_attention(x, *W, num_heads=1)
+    ref = project_and_attend_reference(x, x, x, params, 1, None)
+    assert np.isfinite(fast[1]).all()
+    assert_same(fast, ref, dtype)
