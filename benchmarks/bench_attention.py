@@ -24,11 +24,13 @@ Three measurements, each printed as a table and written to ``outputs/benchmark.m
 Method. Each library (and each attention length) is timed in its own child
 process: BLAS and OpenMP threads keep spinning for a while after a call, so
 interleaving NumPy and PyTorch calls in one process would slow both. A child
-runs ``warmup`` untimed calls, then ``reps`` timed calls, and reports their
-median. With ``--rounds 2`` (the default) the NumPy and PyTorch processes run
-twice, alternating, and the better median of the two rounds is kept: on a
-shared machine that discards a round spoilt by someone else's job. The peak RSS
-of a child comes from the operating system (``os.wait4``) once it has exited.
+runs ``warmup`` untimed calls, then ``reps`` timed calls (for a fast MHA size,
+as many more as fill about a second, at most 200), and reports their median.
+With ``--rounds 2`` (the default) the NumPy and PyTorch processes run twice,
+alternating, and the better median of the two rounds is kept: on a shared
+machine that discards a round spoilt by someone else's job. A child also
+reports its peak resident memory (``VmHWM``, its own address space's high-water
+mark) when it finishes.
 """
 
 from __future__ import annotations
@@ -74,18 +76,28 @@ class Config:
     reps: int = 10
     long_reps: int = 3  # repetitions for the slow attention lengths (>= 4096)
     rounds: int = 2
+    min_seconds: float = 1.0  # fast MHA sizes: repeat (up to 200 calls) for about this long
     isolate: bool = True
     out_dir: Path = ROOT / "outputs"
     plot: bool = True
 
 
 # ============================================================================ timing helpers
-def median_time(fn: Callable[[], object], warmup: int, reps: int) -> dict[str, float]:
-    """Median and minimum wall time (seconds) of ``reps`` calls after ``warmup`` calls."""
+def median_time(fn: Callable[[], object], warmup: int, reps: int,
+                min_seconds: float = 0.0) -> dict[str, float]:
+    """Median and minimum wall time (seconds) of the timed calls after ``warmup`` calls.
+
+    At least ``reps`` calls are timed, more (up to 200) for fast calls until about
+    ``min_seconds`` have passed: a median over more calls is steadier.
+    """
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(reps):
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    reps = max(reps, min(200, int(min_seconds / max(first, 1e-9))))
+    times = [first]
+    for _ in range(reps - 1):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -127,7 +139,8 @@ def task_matmul(n: int, warmup: int, reps: int) -> dict[str, Any]:
     return {**timing, "gflops": 2 * n**3 / timing["median"] / 1e9}
 
 
-def task_numpy_mha(sizes: list[list[int]], warmup: int, reps: int) -> dict[str, Any]:
+def task_numpy_mha(sizes: list[list[int]], warmup: int, reps: int,
+                   min_seconds: float = 0.0) -> dict[str, Any]:
     from helpers import multi_head_attention
     from helpers._parallel import num_workers
 
@@ -138,11 +151,12 @@ def task_numpy_mha(sizes: list[list[int]], warmup: int, reps: int) -> dict[str, 
         def call(x: np.ndarray = x, weights: list[np.ndarray] = weights, heads: int = heads):
             return multi_head_attention(x, *weights, heads)
 
-        results.append(median_time(call, warmup, reps))
+        results.append(median_time(call, warmup, reps, min_seconds))
     return {"results": results, "threads": num_workers(), "version": np.__version__}
 
 
-def task_torch_mha(sizes: list[list[int]], warmup: int, reps: int) -> dict[str, Any]:
+def task_torch_mha(sizes: list[list[int]], warmup: int, reps: int,
+                   min_seconds: float = 0.0) -> dict[str, Any]:
     import torch
 
     results = []
@@ -155,7 +169,7 @@ def task_torch_mha(sizes: list[list[int]], warmup: int, reps: int) -> dict[str, 
             with torch.inference_mode():
                 return module(xt, xt, xt, need_weights=True, average_attn_weights=False)
 
-        results.append(median_time(call, warmup, reps))
+        results.append(median_time(call, warmup, reps, min_seconds))
     return {"results": results, "threads": torch.get_num_threads(), "version": torch.__version__}
 
 
@@ -256,7 +270,8 @@ def measure_mha(cfg: Config) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     for _ in range(cfg.rounds):
         for lib in libraries:  # one process per library per round: A A A | B B B | A A A ...
-            rounds[lib].append(run_task(cfg, lib, sizes=sizes, warmup=cfg.warmup, reps=cfg.reps))
+            rounds[lib].append(run_task(cfg, lib, sizes=sizes, warmup=cfg.warmup, reps=cfg.reps,
+                                        min_seconds=cfg.min_seconds))
     best: dict[str, Any] = {}
     for lib, runs in rounds.items():
         best[lib] = {
@@ -319,8 +334,9 @@ def build_report(cfg: Config, matmul: dict[str, Any], mha: dict[str, Any],
         + (f", PyTorch {mha['torch_mha']['threads']}" if "torch_mha" in mha else ""),
         f"- float32 matmul rate ({cfg.matmul_n}³ in NumPy): **{peak:.0f} GFLOP/s** "
         f"(median {fmt_ms(matmul['median'])} ms)",
-        f"- Timing: {cfg.warmup} warm-up calls, median of {cfg.reps} calls, best of "
-        f"{cfg.rounds} round(s); each library in its own process",
+        f"- Timing: {cfg.warmup} warm-up calls, then the median of at least {cfg.reps} calls "
+        f"(of more, up to 200, filling about {cfg.min_seconds:g} s, for fast MHA sizes); best of "
+        f"{cfg.rounds} alternating round(s); each library in its own process",
     ]
     if agreement is not None:
         parts.append(f"- NumPy and PyTorch agree to {agreement:.1e} (max abs difference)")
@@ -402,7 +418,8 @@ def plot_report(cfg: Config, matmul: dict[str, Any], mha: dict[str, Any],
     axes[0].set_xticks(x, labels)
     axes[0].set_ylabel("GFLOP/s (label: % of the matmul rate)")
     axes[0].set_title("Multi-head attention, float32")
-    axes[0].legend(fontsize=8)
+    axes[0].set_ylim(0, 1.45 * max(matmul["gflops"], *(b.get_height() for b in axes[0].patches)))
+    axes[0].legend(fontsize=8, loc="upper right")
     for ax, key, ylabel, scale in ((axes[1], "median", "median time (s)", 1.0),
                                    (axes[2], "peak_rss", "peak RSS (MiB)", 1 / MiB)):
         for method in ("dense", "tiled", "tiled causal"):
@@ -443,7 +460,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     cfg = Config()
     if args.quick:
         cfg = Config(mha_sizes=list(QUICK_MHA_SIZES), tiled_lengths=list(QUICK_TILED_LENGTHS),
-                     matmul_n=QUICK_MATMUL_N, warmup=1, reps=3, long_reps=1, rounds=1)
+                     matmul_n=QUICK_MATMUL_N, warmup=1, reps=3, long_reps=1, rounds=1,
+                     min_seconds=0.0)
     if args.skip_tiled:
         cfg.tiled_lengths = []
     cfg.isolate = not args.in_process
