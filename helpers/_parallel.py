@@ -68,6 +68,19 @@ def _openblas_thread_control() -> tuple[Callable[[], int], Callable[[int], None]
 
 
 _blas_lock = threading.Lock()
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's pool threads do not exist there, and a lock
+    held by one of them would never be released. Start afresh."""
+    global _blas_lock
+    _blas_lock = threading.Lock()
+    _pools.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @contextlib.contextmanager
@@ -90,9 +103,14 @@ def _single_threaded_blas() -> Iterator[None]:
             set_(before)
 
 
-@functools.cache
 def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="helpers-attention")
+    """This process's pool of ``workers - 1`` helper threads (the caller is the other one)."""
+    pool = _pools.get(workers)
+    if pool is None:
+        pool = _pools[workers] = ThreadPoolExecutor(
+            max_workers=workers - 1, thread_name_prefix="helpers-attention"
+        )
+    return pool
 
 
 def num_workers() -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -257,3 +259,17 @@ def test_rows_far_below_the_tiles_maximum(dtype, big, workers):
     ref = project_and_attend_reference(x, x, x, params, 1, None)
     assert np.isfinite(fast[1]).all()
     assert_same(fast, ref, dtype)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_can_still_attend():
+    # A forked child has none of the parent's pool threads; it must start its own, not hang.
+    import multiprocessing
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 40, 16)).astype(np.float32)
+    W = [(rng.standard_normal((16, 16)) / 4).astype(np.float32) for _ in range(4)]
+    expected, _ = multi_head_attention(x, *W, num_heads=4)  # parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        out, _ = pool.apply_async(multi_head_attention, (x, *W, 4)).get(timeout=60)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
