@@ -6,36 +6,28 @@ parallel. The catch is the BLAS library behind ``@``: OpenBLAS starts its own
 threads for every product above a small size, and two Python threads each
 asking for two BLAS threads on a two-core machine fight over the cores (the
 product then runs several times slower, not faster). So while the blocks run,
-OpenBLAS is switched to one thread and switched back afterwards.
+the BLAS is switched to one thread and switched back afterwards.
 
-Only OpenBLAS as shipped inside NumPy's wheels is controlled (the library is
-found next to NumPy and driven through ``ctypes``). With any other BLAS the
-control is unavailable and :func:`run_blocks` runs the blocks one after the
-other on the calling thread, leaving the BLAS to parallelise each product.
+The switch is made with ``threadpoolctl``, which knows OpenBLAS, MKL, BLIS and
+FlexiBLAS. If it finds no BLAS it can control, :func:`run_blocks` runs the
+blocks one after the other on the calling thread, leaving the BLAS to
+parallelise each product.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
-import glob
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
-import numpy as np
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 
-# (get, set) function names of NumPy's bundled OpenBLAS, newest naming first.
-_OPENBLAS_SYMBOLS = (
-    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-    ("openblas_get_num_threads", "openblas_set_num_threads"),
-)
 _MAX_WORKERS = 8  # beyond this, the blocks of an attention call are too few to share
 
 
@@ -47,24 +39,15 @@ def usable_cores() -> int:
 
 
 @functools.cache
-def _openblas_thread_control() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """Return ``(get_num_threads, set_num_threads)`` of NumPy's OpenBLAS, or None."""
-    numpy_dir = os.path.dirname(np.__file__)
-    candidates = glob.glob(os.path.join(numpy_dir + ".libs", "*openblas*"))  # Linux wheels
-    candidates += glob.glob(os.path.join(numpy_dir, ".dylibs", "*openblas*"))  # macOS wheels
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)  # already loaded by NumPy: this returns the same library
-        except OSError:
-            continue
-        for get_name, set_name in _OPENBLAS_SYMBOLS:
-            get = getattr(lib, get_name, None)
-            set_ = getattr(lib, set_name, None)
-            if get is not None and set_ is not None:
-                get.restype, get.argtypes = ctypes.c_int, []
-                set_.restype, set_.argtypes = None, [ctypes.c_int]
-                return get, set_
-    return None
+def _blas_controller() -> ThreadpoolController | None:
+    """threadpoolctl's handle on the BLAS libraries loaded in this process, or None.
+
+    Built once: inspecting the loaded libraries costs ~0.1 ms, limiting through
+    a ready controller ~10 µs. NumPy's BLAS is loaded with NumPy, so it is
+    always among them.
+    """
+    controller = ThreadpoolController().select(user_api="blas")
+    return controller if controller.lib_controllers else None
 
 
 _blas_lock = threading.Lock()
@@ -85,22 +68,16 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """Switch OpenBLAS to one thread for the block, then restore its thread count.
+    """Switch the BLAS to one thread for the block, then restore its thread count.
 
     The thread count is a process-wide setting, so callers are serialised by a
     lock: two attention calls from different threads never restore each
     other's setting half-way.
     """
-    control = _openblas_thread_control()
-    assert control is not None
-    get, set_ = control
-    with _blas_lock:
-        before = get()
-        set_(1)
-        try:
-            yield
-        finally:
-            set_(before)
+    controller = _blas_controller()
+    assert controller is not None
+    with _blas_lock, controller.limit(limits=1):
+        yield
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -115,7 +92,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 def num_workers() -> int:
     """Threads :func:`run_blocks` uses: the usable cores (at most 8), or 1 without BLAS control."""
-    if _openblas_thread_control() is None:
+    if _blas_controller() is None:
         return 1
     return min(usable_cores(), _MAX_WORKERS)
 

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from helpers import attention, softmax, softmax_jacobian
 from helpers.backward import attention_backward, numerical_gradient, softmax_backward
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 
