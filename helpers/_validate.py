@@ -55,3 +55,52 @@ def positive_int(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return int(value)
+
+
+def check_qkv(
+    Q: ArrayLike, K: ArrayLike, V: ArrayLike
+) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.floating], tuple[int, ...], bool]:
+    """Validate the inputs of an attention computation.
+
+    ``Q (..., L_q, d_k)`` or a single query ``(d_k,)``, ``K (..., L_k, d_k)``,
+    ``V (..., L_k, d_v)``, with leading axes that broadcast together.
+
+    Returns
+    -------
+    Q, K, V : float arrays; a 1-D ``Q`` comes back as ``(1, d_k)``
+    lead : tuple of int, the broadcast leading (batch/head) shape
+    single_query : bool, whether ``Q`` was 1-D (the caller drops the query axis again)
+
+    Raises
+    ------
+    ValueError
+        If the feature sizes of Q and K differ, K and V have different lengths,
+        K or V has fewer than 2 axes, or the leading axes do not broadcast.
+    TypeError
+        If an input is not numeric.
+    """
+    Q = as_float_array(Q, "Q")
+    K = as_float_array(K, "K")
+    V = as_float_array(V, "V")
+    single_query = Q.ndim == 1
+    if single_query:
+        Q = Q[np.newaxis, :]
+    require_ndim(K, "K", "(..., L_k, d_k)", min_ndim=2)
+    require_ndim(V, "V", "(..., L_k, d_v)", min_ndim=2)
+    if Q.shape[-1] != K.shape[-1]:
+        raise ValueError(
+            f"Q and K must have the same feature size d_k: Q has shape {Q.shape} "
+            f"(d_k={Q.shape[-1]}), K has shape {K.shape} (d_k={K.shape[-1]})"
+        )
+    if K.shape[-2] != V.shape[-2]:
+        raise ValueError(
+            f"K and V must have the same length L_k: K has shape {K.shape} "
+            f"(L_k={K.shape[-2]}), V has shape {V.shape} (L_k={V.shape[-2]})"
+        )
+    try:
+        lead = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"leading (batch/head) axes do not broadcast: Q {Q.shape}, K {K.shape}, V {V.shape}"
+        ) from None
+    return Q, K, V, lead, single_query

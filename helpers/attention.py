@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from helpers._fast_mha import fast_path_applies, project_and_attend_fast
-from helpers._validate import as_float_array, positive_int, require_ndim
+from helpers._validate import as_float_array, check_qkv, positive_int, require_ndim
 
 FloatArray = NDArray[np.floating]
 
@@ -124,30 +124,7 @@ def attention(
     TypeError
         If an input is not numeric.
     """
-    Q = as_float_array(Q, "Q")
-    K = as_float_array(K, "K")
-    V = as_float_array(V, "V")
-    single_query = Q.ndim == 1
-    if single_query:
-        Q = Q[np.newaxis, :]
-    require_ndim(K, "K", "(..., L_k, d_k)", min_ndim=2)
-    require_ndim(V, "V", "(..., L_k, d_v)", min_ndim=2)
-    if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(
-            f"Q and K must have the same feature size d_k: Q has shape {Q.shape} "
-            f"(d_k={Q.shape[-1]}), K has shape {K.shape} (d_k={K.shape[-1]})"
-        )
-    if K.shape[-2] != V.shape[-2]:
-        raise ValueError(
-            f"K and V must have the same length L_k: K has shape {K.shape} "
-            f"(L_k={K.shape[-2]}), V has shape {V.shape} (L_k={V.shape[-2]})"
-        )
-    try:
-        np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"leading (batch/head) axes do not broadcast: Q {Q.shape}, K {K.shape}, V {V.shape}"
-        ) from None
+    Q, K, V, _, single_query = check_qkv(Q, K, V)
 
     d_k = Q.shape[-1]
     # A Python float keeps float32 scores float32 (a np.float64 scalar would promote them).

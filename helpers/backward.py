@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from helpers._validate import as_float_array, require_ndim
+from helpers._validate import as_float_array, check_qkv, require_ndim
 from helpers.attention import FloatArray, _apply_mask, _check_mask, softmax
 
 __all__ = ["attention_backward", "numerical_gradient", "softmax_backward"]
@@ -126,35 +126,14 @@ def attention_backward(
     TypeError
         If an input is not numeric.
     """
-    Q = as_float_array(Q, "Q")
-    K = as_float_array(K, "K")
-    V = as_float_array(V, "V")
+    Q, K, V, lead, single_query = check_qkv(Q, K, V)
     dO = as_float_array(dO, "dO")
-    single_query = Q.ndim == 1
     if single_query:
         require_ndim(dO, "dO", "(d_v,) for a 1-D Q", min_ndim=1, max_ndim=1)
-        Q, dO = Q[np.newaxis, :], dO[np.newaxis, :]
+        dO = dO[np.newaxis, :]
         if mask is not None:
             mask = np.asarray(mask)
             mask = mask[..., np.newaxis, :] if mask.ndim == 1 else mask
-    require_ndim(K, "K", "(..., L_k, d_k)", min_ndim=2)
-    require_ndim(V, "V", "(..., L_k, d_v)", min_ndim=2)
-    if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(
-            f"Q and K must have the same feature size d_k: Q has shape {Q.shape} "
-            f"(d_k={Q.shape[-1]}), K has shape {K.shape} (d_k={K.shape[-1]})"
-        )
-    if K.shape[-2] != V.shape[-2]:
-        raise ValueError(
-            f"K and V must have the same length L_k: K has shape {K.shape} "
-            f"(L_k={K.shape[-2]}), V has shape {V.shape} (L_k={V.shape[-2]})"
-        )
-    try:
-        lead = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"leading (batch/head) axes do not broadcast: Q {Q.shape}, K {K.shape}, V {V.shape}"
-        ) from None
     out_shape = (*lead, Q.shape[-2], V.shape[-1])
     if dO.shape != out_shape:
         raise ValueError(

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from helpers._validate import as_float_array, positive_int, require_finite, require_ndim
+from helpers._validate import check_qkv, positive_int, require_finite
 from helpers.attention import FloatArray
 
 DEFAULT_BLOCK_SIZE = (256, 512)
@@ -117,34 +117,10 @@ def tiled_attention(
     >>> bool(np.allclose(tiled_attention(Q, K, V, causal=True, block_size=32), dense))
     True
     """
-    Q = as_float_array(Q, "Q")
-    K = as_float_array(K, "K")
-    V = as_float_array(V, "V")
     if not isinstance(causal, (bool, np.bool_)):
         raise TypeError(f"causal must be True or False, got {causal!r} ({type(causal).__name__})")
     block_q, block_k = _block_sizes(block_size)
-    single_query = Q.ndim == 1
-    if single_query:
-        Q = Q[np.newaxis, :]
-    # The same checks and messages as helpers.attention.
-    require_ndim(K, "K", "(..., L_k, d_k)", min_ndim=2)
-    require_ndim(V, "V", "(..., L_k, d_v)", min_ndim=2)
-    if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(
-            f"Q and K must have the same feature size d_k: Q has shape {Q.shape} "
-            f"(d_k={Q.shape[-1]}), K has shape {K.shape} (d_k={K.shape[-1]})"
-        )
-    if K.shape[-2] != V.shape[-2]:
-        raise ValueError(
-            f"K and V must have the same length L_k: K has shape {K.shape} "
-            f"(L_k={K.shape[-2]}), V has shape {V.shape} (L_k={V.shape[-2]})"
-        )
-    try:
-        batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"leading (batch/head) axes do not broadcast: Q {Q.shape}, K {K.shape}, V {V.shape}"
-        ) from None
+    Q, K, V, batch, single_query = check_qkv(Q, K, V)  # the checks and messages of attention
     if K.shape[-2] == 0:
         raise ValueError(f"attention needs at least one key, got K of shape {K.shape}")
     # Cheap O(L·d) checks on the inputs, instead of checking every score.
