@@ -180,6 +180,23 @@ def execute(lesson: Lesson, root: Path, executed_dir: Path, timeout: int) -> nbf
     return nb
 
 
+def _attribute_figures(lessons: list[Lesson], executed: list[nbformat.NotebookNode]) -> None:
+    """Keep, for each notebook, the figures it wrote *and* names in its code.
+
+    The time stamps alone would also credit a notebook with a figure that something else
+    (JupyterLab, a test run) saved into outputs/ while it was executing. A figure no notebook
+    names keeps its time-stamp attribution.
+    """
+    code = [
+        "\n".join(c.source for c in nb.cells if c.cell_type == "code") for nb in executed
+    ]
+    for lesson, source in zip(lessons, code, strict=True):
+        lesson.figures = [
+            path for path in lesson.figures
+            if path.name in source or not any(path.name in other for other in code)
+        ]
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -345,6 +362,7 @@ def build(root: Path, mathjax_url: str, timeout: int) -> float:
             print(f"  warning: {stderr} output(s) on stderr in {lesson.source.name}", flush=True)
     if _tree_digest(notebooks_dir) != before:
         raise SystemExit("executing the notebooks changed files in notebooks/: they must not")
+    _attribute_figures(lessons, executed)
 
     shutil.copytree(mathjax_source(), site / "mathjax")
     shutil.copy2(SITE_SRC / "site.css", site / "site.css")
