@@ -34,6 +34,13 @@ def setup_notebook_figures() -> None:
     )
 
 
+def _figure_and_axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> tuple[Figure, plt.Axes]:
+    """Draw into ``ax`` if given (and return its figure), else into a new figure."""
+    if ax is None:
+        return plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
 def outputs_dir() -> Path:
     """The repository's ``outputs/`` folder (created if missing).
 
@@ -73,10 +80,7 @@ def plot_attention_heatmap(
     if w.ndim != 2:
         raise ValueError(f"weights must have shape (L_q, L_k), got {w.shape}")
     key_tokens = query_tokens if key_tokens is None else key_tokens
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.0 + 0.75 * w.shape[1], 0.8 + 0.6 * w.shape[0]))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize=(1.0 + 0.75 * w.shape[1], 0.8 + 0.6 * w.shape[0]))
     sns.heatmap(
         w, ax=ax, vmin=0.0, vmax=1.0, cmap=WEIGHT_CMAP, square=True,
         annot=annot, fmt=".2f", annot_kws={"size": 8},
@@ -138,10 +142,7 @@ def plot_curves(
     ax: plt.Axes | None = None,
 ) -> Figure:
     """Line plot of several named curves over the same ``x`` (markers on the points)."""
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize=(6, 4))
     for label, y in curves.items():
         ax.plot(np.asarray(x), np.asarray(y), marker="o", label=label)
     if logx:
@@ -242,10 +243,7 @@ def plot_positional_encoding(
     p = np.asarray(pe, dtype=float)
     if p.ndim != 2:
         raise ValueError(f"pe must have shape (L, d_model), got {p.shape}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize=(8, 4))
     sns.heatmap(p, ax=ax, cmap="RdBu_r", vmin=-1.0, vmax=1.0, center=0.0,
                 xticklabels=8, yticklabels=max(1, p.shape[0] // 10),
                 cbar_kws={"label": "PE(pos, j)"})
@@ -288,10 +286,7 @@ def plot_loglog_fit(
     fitted line is drawn dashed in the same colour.
     """
     xs = np.asarray(x, dtype=float)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize=(6, 4))
     for label, y in curves.items():
         ys = np.asarray(y, dtype=float)
         slope = loglog_slope(xs, ys)
