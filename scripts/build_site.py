@@ -354,8 +354,8 @@ def build(root: Path, mathjax_url: str, timeout: int) -> float:
     for lesson in lessons:
         print(f"executing {lesson.source.relative_to(root)} ...", end=" ", flush=True)
         executed.append(execute(lesson, root, executed_dir, timeout))
-        figures = ", ".join(p.name for p in lesson.figures) or "no figures"
-        print(f"{lesson.seconds:.1f} s ({figures})", flush=True)
+        figures = ", ".join(p.name for p in lesson.figures) or "none"
+        print(f"{lesson.seconds:.1f} s (figures written meanwhile: {figures})", flush=True)
         outputs = [out for cell in executed[-1].cells for out in cell.get("outputs", [])]
         stderr = sum(out.get("name") == "stderr" for out in outputs)
         if stderr:
