@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from helpers._validate import positive_int
+from helpers.masks import create_causal_mask
 
 
 def alibi_slopes(num_heads: int) -> NDArray[np.float64]:
@@ -52,6 +53,5 @@ def alibi_bias(seq_len: int, num_heads: int, *, causal: bool = False) -> NDArray
     # -distance is an integer array, so the diagonal is +0.0, not -0.0
     bias = alibi_slopes(num_heads)[:, np.newaxis, np.newaxis] * -distance  # (H, L, L)
     if causal:
-        future = pos[np.newaxis, :] > pos[:, np.newaxis]  # (L, L), True above the diagonal
-        bias = np.where(future, -np.inf, bias)
+        bias = np.where(create_causal_mask(seq_len), bias, -np.inf)  # future keys: -inf
     return bias

@@ -189,6 +189,12 @@ def _check_tokens(x: ArrayLike, name: str, d_model: int | None = None) -> FloatA
     return x
 
 
+def linear(x: FloatArray, W: FloatArray, b: FloatArray | None) -> FloatArray:
+    """One projection, ``x (..., d_in) @ W (d_in, d_out) + b (d_out,)``; b=None: no bias."""
+    y = x @ W
+    return y if b is None else y + b
+
+
 def project_and_attend(
     q: FloatArray,
     k: FloatArray,
@@ -239,10 +245,6 @@ def project_and_attend_reference(
     Same contract as :func:`project_and_attend`; NumPy's promotion rules decide
     the dtype of each step (e.g. float32 tokens with float64 weights give float64).
     """
-
-    def linear(x: FloatArray, W: FloatArray, b: FloatArray | None) -> FloatArray:
-        y = x @ W
-        return y if b is None else y + b
 
     Q = split_heads(linear(q, params["W_q"], params["b_q"]), num_heads)  # (..., h, L_q, d_k)
     K = split_heads(linear(k, params["W_k"], params["b_k"]), num_heads)  # (..., h, L_k, d_k)

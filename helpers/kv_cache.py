@@ -13,7 +13,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from helpers._validate import positive_int
-from helpers.attention import FloatArray, _check_tokens, attention, combine_heads, split_heads
+from helpers.attention import (
+    FloatArray,
+    _check_tokens,
+    attention,
+    combine_heads,
+    linear,
+    split_heads,
+)
 from helpers.mha import MultiHeadAttention
 
 
@@ -83,18 +90,12 @@ def decode_step(
             f"x_new must hold one token, shape (batch, 1, {layer.d_model}); got {x_new.shape}"
         )
     p = layer.parameters()
-
-    def linear(x: FloatArray, name: str) -> FloatArray:
-        b = p["b_" + name]
-        y = x @ p["W_" + name]
-        return y if b is None else y + b
-
-    q = split_heads(linear(x_new, "q"), layer.num_heads)  # (..., h, 1, d_k)
-    k = split_heads(linear(x_new, "k"), layer.num_heads)  # (..., h, 1, d_k)
-    v = split_heads(linear(x_new, "v"), layer.num_heads)  # (..., h, 1, d_k)
+    q = split_heads(linear(x_new, p["W_q"], p["b_q"]), layer.num_heads)  # (..., h, 1, d_k)
+    k = split_heads(linear(x_new, p["W_k"], p["b_k"]), layer.num_heads)  # (..., h, 1, d_k)
+    v = split_heads(linear(x_new, p["W_v"], p["b_v"]), layer.num_heads)  # (..., h, 1, d_k)
     K, V = cache.append(k, v)  # (..., h, t, d_k): no mask needed, the cache holds only the past
     heads, weights = attention(q, K, V)  # (..., h, 1, d_k), (..., h, 1, t)
-    return linear(combine_heads(heads), "o"), weights  # (..., 1, d_model)
+    return linear(combine_heads(heads), p["W_o"], p["b_o"]), weights  # (..., 1, d_model)
 
 
 def decode_incrementally(layer: MultiHeadAttention, x: ArrayLike) -> FloatArray:
