@@ -312,7 +312,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def slope(lengths: Sequence[int], values: Sequence[float | None]) -> float | None:
-    from helpers.plotting import loglog_slope
+    from helpers.course.plotting import loglog_slope
 
     pairs = [(x, y) for x, y in zip(lengths, values, strict=True) if y is not None and y > 0]
     if len(pairs) < 2:

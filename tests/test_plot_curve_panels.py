@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers.plotting import plot_curve_panels
+from helpers.course.plotting import plot_curve_panels
 
 
 def test_panels_layout_and_scales():

@@ -1,4 +1,4 @@
-"""Tests of helpers.plotting.plot_head_assignment (the split_heads pitfall picture)."""
+"""Tests of helpers.course.plotting.plot_head_assignment (the split_heads pitfall picture)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers.plotting import plot_head_assignment
+from helpers.course.plotting import plot_head_assignment
 
 
 def test_one_panel_per_assignment_with_head_numbers():

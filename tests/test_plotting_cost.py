@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers.plotting import loglog_slope, plot_loglog_fit, plot_positional_encoding
+from helpers.course.plotting import loglog_slope, plot_loglog_fit, plot_positional_encoding
 from helpers.positional import sinusoidal_positional_encoding
 
 

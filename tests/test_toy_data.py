@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import attention
-from helpers.toy_data import (
+from helpers.course.toy_data import (
     FEATURE_DIMS,
     FEATURES,
     IDENTITY_START,
