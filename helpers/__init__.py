@@ -17,10 +17,12 @@ from helpers.masks import create_causal_mask, create_padding_mask
 from helpers.math_utils import entropy, logsumexp, softmax_jacobian
 from helpers.mha import MultiHeadAttention
 from helpers.positional import positional_shift_matrix, sinusoidal_positional_encoding
+from helpers.rope import apply_rope, rope_layout_permutation
 from helpers.tiled import tiled_attention
 
 __all__ = [
     "MultiHeadAttention",
+    "apply_rope",
     "attention",
     "combine_heads",
     "create_causal_mask",
@@ -29,6 +31,7 @@ __all__ = [
     "logsumexp",
     "multi_head_attention",
     "positional_shift_matrix",
+    "rope_layout_permutation",
     "sinusoidal_positional_encoding",
     "softmax",
     "softmax_jacobian",
