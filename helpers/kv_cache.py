@@ -89,13 +89,13 @@ def decode_step(
         raise ValueError(
             f"x_new must hold one token, shape (batch, 1, {layer.d_model}); got {x_new.shape}"
         )
-    p = layer.parameters()
-    q = split_heads(linear(x_new, p["W_q"], p["b_q"]), layer.num_heads)  # (..., h, 1, d_k)
-    k = split_heads(linear(x_new, p["W_k"], p["b_k"]), layer.num_heads)  # (..., h, 1, d_k)
-    v = split_heads(linear(x_new, p["W_v"], p["b_v"]), layer.num_heads)  # (..., h, 1, d_k)
+    L = layer
+    q = split_heads(linear(x_new, L.W_q, L.b_q), layer.num_heads)  # (..., h, 1, d_k)
+    k = split_heads(linear(x_new, L.W_k, L.b_k), layer.num_heads)  # (..., h, 1, d_k)
+    v = split_heads(linear(x_new, L.W_v, L.b_v), layer.num_heads)  # (..., h, 1, d_k)
     K, V = cache.append(k, v)  # (..., h, t, d_k): no mask needed, the cache holds only the past
     heads, weights = attention(q, K, V)  # (..., h, 1, d_k), (..., h, 1, t)
-    return linear(combine_heads(heads), p["W_o"], p["b_o"]), weights  # (..., 1, d_model)
+    return linear(combine_heads(heads), L.W_o, L.b_o), weights  # (..., 1, d_model)
 
 
 def decode_incrementally(layer: MultiHeadAttention, x: ArrayLike) -> FloatArray:

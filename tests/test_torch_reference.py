@@ -129,7 +129,7 @@ def test_from_torch_sequence_first_module():
 def test_from_torch_rejects_unsupported_modules():
     with pytest.raises(TypeError, match="MultiheadAttention"):
         MultiHeadAttention.from_torch(torch.nn.Linear(4, 4))
-    with pytest.raises(ValueError, match="kdim"):
-        MultiHeadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, kdim=4, vdim=4))
     with pytest.raises(ValueError, match="add_bias_kv"):
         MultiHeadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
+    with pytest.raises(ValueError, match="add_zero_attn"):
+        MultiHeadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, add_zero_attn=True))

@@ -1,0 +1,49 @@
+"""Copy a ``torch.nn.MultiheadAttention`` into :class:`~helpers.MultiHeadAttention` (notebook 07).
+
+The only module of the library that imports torch, and only when called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+
+def copy_from_torch(cls: Any, module: Any, *, dtype: DTypeLike, seed: int | None) -> Any:
+    """Build ``cls`` (a MultiHeadAttention class) holding ``module``'s parameters.
+
+    See :meth:`helpers.MultiHeadAttention.from_torch` for the conventions.
+    """
+    import torch
+
+    if not isinstance(module, torch.nn.MultiheadAttention):
+        raise TypeError(f"expected torch.nn.MultiheadAttention, got {type(module).__name__}")
+    if module.bias_k is not None or module.add_zero_attn:
+        raise ValueError(
+            "add_bias_kv and add_zero_attn are not supported: they append learned (or zero) "
+            "key/value rows to every sequence, which this layer does not model"
+        )
+    d = module.embed_dim
+
+    def numpy_of(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().to(torch.float64).numpy().astype(dtype)
+
+    has_bias = module.in_proj_bias is not None
+    layer = cls(d, module.num_heads, bias=has_bias, kdim=module.kdim, vdim=module.vdim,
+                dropout=float(module.dropout), seed=seed, dtype=dtype)
+    layer.train(module.training)
+    if module._qkv_same_embed_dim:
+        W_in = numpy_of(module.in_proj_weight)  # (3d, d): rows = W_q; W_k; W_v (out x in)
+        layer.W_q, layer.W_k, layer.W_v = (W_in[i * d:(i + 1) * d].T.copy() for i in range(3))
+    else:  # separate (d, d), (d, kdim), (d, vdim) matrices
+        layer.W_q = numpy_of(module.q_proj_weight).T.copy()
+        layer.W_k = numpy_of(module.k_proj_weight).T.copy()
+        layer.W_v = numpy_of(module.v_proj_weight).T.copy()
+    layer.W_o = numpy_of(module.out_proj.weight).T.copy()
+    if has_bias:
+        b_in = numpy_of(module.in_proj_bias)
+        layer.b_q, layer.b_k, layer.b_v = (b_in[i * d:(i + 1) * d].copy() for i in range(3))
+        layer.b_o = numpy_of(module.out_proj.bias)
+    return layer
