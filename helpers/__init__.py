@@ -13,6 +13,8 @@ from helpers.attention import (
     softmax,
     split_heads,
 )
+from helpers.feature_maps import draw_random_features
+from helpers.linear_attention import linear_attention, linear_attention_weights
 from helpers.masks import create_causal_mask, create_padding_mask
 from helpers.math_utils import entropy, logsumexp, softmax_jacobian
 from helpers.mha import MultiHeadAttention
@@ -27,7 +29,10 @@ __all__ = [
     "combine_heads",
     "create_causal_mask",
     "create_padding_mask",
+    "draw_random_features",
     "entropy",
+    "linear_attention",
+    "linear_attention_weights",
     "logsumexp",
     "multi_head_attention",
     "positional_shift_matrix",
