@@ -1,0 +1,41 @@
+"""Plain-NumPy building blocks shared by the exercise modules (references and mistakes)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from helpers.exercises._compare import arrays, tuple_of
+
+INF = np.inf
+pair = tuple_of(arrays(), arrays(), names=("output", "weights"))
+
+
+def _softmax(z, axis=-1):
+    """Stable softmax in plain NumPy; an all -inf slice gives zeros."""
+    peak = np.max(z, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    e = np.exp(z - peak)
+    total = e.sum(axis=axis, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def _naive(z, axis=-1):
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _t(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def _attend(Q, K, V, bias=None, keep=None, softmax=_softmax, scale=True):
+    """Plain attention: ``bias`` is added to the scaled scores, ``keep`` (bool) masks them."""
+    s = Q @ _t(K) / (math.sqrt(Q.shape[-1]) if scale else 1.0)
+    if keep is not None:
+        s = np.where(keep, s, -INF)
+    if bias is not None:
+        s = s + bias
+    w = softmax(s)
+    return w @ V, w

@@ -1,0 +1,272 @@
+"""Exercises of notebook 01 (math utilities): softmax with a temperature, log-softmax, the
+softmax backward step (and, in ex01_softmax, the library-grade softmax)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.exercises._compare import arrays
+from helpers.exercises._core import Case, Exercise, Mistake, register
+from helpers.exercises._shared import _naive, _softmax
+
+rng = np.random.default_rng(101)
+
+
+# --------------------------------------------------------------------------- 01.1
+def _rejects_bad_T(f):
+    """A wrong answer that still raises ValueError for T <= 0 (only its values are wrong)."""
+
+    def wrong(x, T, axis=-1):
+        if not T > 0:
+            raise ValueError("T must be > 0")
+        return f(x, T, axis)
+
+    return wrong
+
+
+def softmax_with_temperature(x, T, axis=-1):
+    if not T > 0:
+        raise ValueError(f"temperature T must be > 0, got {T}")
+    return _softmax(np.asarray(x, dtype=float) / T, axis=axis)
+
+
+_low_T = rng.normal(size=(2, 5)) * 3 + np.array([[12.0], [-9.0]])  # x / 0.01 reaches ~1500
+register(
+    Exercise(
+        id="01.1",
+        reference=softmax_with_temperature,
+        taught="notebook 01 §10",
+        compare=arrays(rtol=1e-6, atol=1e-12),
+        cases=(
+            Case((rng.normal(size=(3, 4)), 0.5), "a (3, 4) matrix at T = 0.5"),
+            Case((rng.normal(size=(4, 4)) * 3, 2.0), "a square matrix at T = 2"),
+            Case((rng.normal(size=6), 1.0), "a vector at T = 1: the plain softmax"),
+            Case(
+                (rng.normal(size=(3, 5)), 0.5), "axis=0: each column is a distribution", {"axis": 0}
+            ),
+            Case((rng.normal(size=(2, 3, 4)), 0.7), "a batch, along the middle axis", {"axis": 1}),
+            Case((_low_T, 0.01), "a low temperature: x / T reaches about 1500, beyond exp's range"),
+            Case((np.ones(3), 0.0), "T = 0 must raise ValueError", raises=ValueError),
+            Case((np.ones(3), -1.0), "T < 0 must raise ValueError", raises=ValueError),
+        ),
+        mistakes=(
+            Mistake(
+                "multiplied by T",
+                "softmax(x * T) instead of softmax(x / T): a small T must sharpen "
+                "the weights, not flatten them.",
+                "notebook 01 §10",
+                _rejects_bad_T(lambda x, T, axis: _softmax(x * T, axis)),
+            ),
+            Mistake(
+                "ignored T",
+                "the temperature is never used.",
+                "notebook 01 §10",
+                _rejects_bad_T(lambda x, T, axis: _softmax(x, axis)),
+            ),
+            Mistake(
+                "ignored axis",
+                "the softmax always runs over the last axis; pass axis to the max and to the sum.",
+                "notebook 01 §8–9",
+                _rejects_bad_T(lambda x, T, axis: _softmax(x / T)),
+            ),
+            Mistake(
+                "no max shift",
+                "exp(x / T) overflows to inf at a low temperature and inf / inf is "
+                "NaN; subtract the max of x / T along axis first.",
+                "notebook 01 §8",
+                _rejects_bad_T(lambda x, T, axis: _naive(x / T, axis)),
+            ),
+            Mistake(
+                "T not checked",
+                "a temperature T <= 0 must raise ValueError: T = 0 divides by zero "
+                "and T < 0 reverses the order of the weights.",
+                "notebook 01 §10",
+                lambda x, T, axis=-1: _softmax(x / T, axis),
+            ),
+            Mistake(
+                "sum without keepdims",
+                "e.sum(axis) drops the axis, so the division broadcasts "
+                "along the wrong one (or fails); use keepdims=True.",
+                "notebook 01 §14",
+                _rejects_bad_T(
+                    lambda x, T, axis: (lambda e: e / e.sum(axis))(
+                        np.exp(x / T - (x / T).max(axis, keepdims=True))
+                    )
+                ),
+            ),
+            Mistake(
+                "normalised over the whole array",
+                "one sum over every entry instead of one per slice along axis.",
+                "notebook 01 §9",
+                _rejects_bad_T(
+                    lambda x, T, axis: (lambda e: e / e.sum())(np.exp(x / T - (x / T).max()))
+                ),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 01.2
+def log_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=float)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+register(
+    Exercise(
+        id="01.2",
+        reference=log_softmax,
+        taught="notebook 01 §13",
+        compare=arrays(rtol=1e-9, atol=1e-9),
+        cases=(
+            Case((rng.normal(size=(3, 5)) * 10,), "a (3, 5) matrix with scores of spread 10"),
+            Case(
+                (np.array([0.0, -800.0, 5.0]),),
+                "a score 805 below the max: its softmax underflows to 0, its log must stay finite",
+            ),
+            Case((rng.normal(size=(2, 3, 4)),), "a batch (2, 3, 4)"),
+            Case((rng.normal(size=(4, 3)),), "axis=0", {"axis": 0}),
+            Case(
+                (np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1003.0]]),),
+                "scores near ±1000: exp overflows or underflows without the max trick",
+            ),
+            Case(
+                (np.array([[0.0, 500.0, -700.0], [1.0, 499.0, -702.0]]),),
+                "axis=0 with columns hundreds apart",
+                {"axis": 0},
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "log of the softmax",
+                "np.log(softmax(x)) is -inf wherever a weight underflows to "
+                "0; compute x - LSE(x) directly.",
+                "notebook 01 §13",
+                lambda x, axis=-1: np.log(_softmax(x, axis)),
+            ),
+            Mistake(
+                "no max trick",
+                "ln Σ exp(x) overflows to inf (or ln 0 = -inf) for large scores; "
+                "use LSE(x) = m + ln Σ exp(x - m).",
+                "notebook 01 §13",
+                lambda x, axis=-1: x - np.log(np.exp(x).sum(axis, keepdims=True)),
+            ),
+            Mistake(
+                "one global max",
+                "x.max() without axis shifts every slice by the largest entry of "
+                "the whole array; a slice far below it underflows. Take the max along axis.",
+                "notebook 01 §13",
+                lambda x, axis=-1: (
+                    (x - x.max()) - np.log(np.exp(x - x.max()).sum(axis, keepdims=True))
+                ),
+            ),
+            Mistake(
+                "forgot the log of the sum",
+                "x - max(x) is only the first part; subtract ln Σ exp(x - m) as well.",
+                "notebook 01 §13",
+                lambda x, axis=-1: x - x.max(axis, keepdims=True),
+            ),
+            Mistake(
+                "forgot m in LSE",
+                "x - ln Σ exp(x - m) drops the m: LSE(x) = m + ln Σ exp(x - m).",
+                "notebook 01 §13",
+                lambda x, axis=-1: (
+                    x - np.log(np.exp(x - x.max(axis, keepdims=True)).sum(axis, keepdims=True))
+                ),
+            ),
+            Mistake(
+                "ignored axis",
+                "the reduction always runs over the last axis.",
+                "notebook 01 §9",
+                lambda x, axis=-1: log_softmax(x),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 01.3
+def softmax_backward(p, g):
+    p, g = np.asarray(p, dtype=float), np.asarray(g, dtype=float)
+    return p * (g - (p * g).sum(axis=-1, keepdims=True))
+
+
+_sharp = _softmax(np.array([[9.0, 0.0, -1.0, 0.5], [0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, 0.0]]))
+_masked_row = _softmax(rng.normal(size=(3, 5)))
+_masked_row[1] = 0.0
+register(
+    Exercise(
+        id="01.3",
+        reference=softmax_backward,
+        taught="notebook 01 §11",
+        compare=arrays(rtol=1e-9, atol=1e-12),
+        cases=(
+            Case(
+                (_softmax(rng.normal(size=(4, 5))), rng.normal(size=(4, 5))),
+                "p and g of shape (4, 5)",
+            ),
+            Case(
+                (_softmax(rng.normal(size=(2, 3, 6)) * 3), rng.normal(size=(2, 3, 6))),
+                "a batch (2, 3, 6)",
+            ),
+            Case((_softmax(rng.normal(size=7)), rng.normal(size=7)), "one vector (7,)"),
+            Case(
+                (_sharp, rng.normal(size=(3, 4))), "a sharp row, a uniform row and an ordinary one"
+            ),
+            Case(
+                (_masked_row, rng.normal(size=(3, 5))),
+                "a fully masked row: p = 0 there, so the gradient is 0",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "only diag(p)",
+                "p * g keeps the diagonal of J and forgets the - p pᵀ part.",
+                "notebook 01 §11",
+                lambda p, g: p * g,
+            ),
+            Mistake(
+                "forgot the factor p",
+                "g - (p · g) must still be multiplied by p.",
+                "notebook 01 §11",
+                lambda p, g: g - (p * g).sum(-1, keepdims=True),
+            ),
+            Mistake(
+                "summed over the whole array",
+                "p · g is one number per slice (axis=-1), not one for the whole array.",
+                "notebook 01 §9",
+                lambda p, g: p * (g - (p * g).sum()),
+            ),
+            Mistake(
+                "summed over the wrong axis",
+                "p · g runs over the last axis, the one p sums to 1 over.",
+                "notebook 01 §9",
+                lambda p, g: p * (g - (p * g).sum(0, keepdims=True)),
+            ),
+            Mistake(
+                "sum of g instead of p · g",
+                "the subtracted term is Σ_j p_j g_j, not Σ_j g_j.",
+                "notebook 01 §11",
+                lambda p, g: p * (g - g.sum(-1, keepdims=True)),
+            ),
+            Mistake(
+                "wrong sign of p pᵀ",
+                "J = diag(p) - p pᵀ, so Jᵀg = p ⊙ (g - p · g).",
+                "notebook 01 §11",
+                lambda p, g: p * (g + (p * g).sum(-1, keepdims=True)),
+            ),
+            Mistake(
+                "sum without keepdims",
+                "(p * g).sum(-1) drops the axis, so it broadcasts along the "
+                "wrong one (or fails); use keepdims=True.",
+                "notebook 01 §14",
+                lambda p, g: p * (g - (p * g).sum(-1)),
+            ),
+        ),
+    )
+)
+
+
+from helpers.exercises import ex01_softmax  # noqa: E402, F401  (registers 01.4)

@@ -1,0 +1,225 @@
+"""Exercises 03.4 and 03.5 of notebook 03: a causal mask, and attention with any mask (imported
+by ``ex03``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from helpers.exercises._compare import arrays
+from helpers.exercises._core import Case, Exercise, Mistake, register
+from helpers.exercises._shared import INF, _attend, _naive, _softmax, _t, pair
+
+rng = np.random.default_rng(335)
+n = rng.standard_normal
+
+
+# --------------------------------------------------------------------------- 03.4
+def my_causal_mask(size):
+    return np.tril(np.ones((size, size), dtype=bool))
+
+
+register(
+    Exercise(
+        id="03.4",
+        reference=my_causal_mask,
+        taught="notebook 03 §1",
+        compare=arrays(dtype="bool"),
+        cases=(
+            Case((1,), "one token"),
+            Case((2,), "two tokens"),
+            Case((4,), "four tokens"),
+            Case((7,), "seven tokens"),
+        ),
+        mistakes=(
+            Mistake(
+                "float 0/1 mask",
+                "np.tril(np.ones((n, n))) is float: attention would add 1.0 and 0.0 "
+                "to the scores and mask nothing. Use dtype=bool.",
+                "notebook 03 §1 and §7",
+                lambda s: np.tril(np.ones((s, s))),
+            ),
+            Mistake(
+                "the additive form",
+                "0 / -inf is the additive mask; this exercise asks for the "
+                "boolean one (True = may attend).",
+                "notebook 03 §1",
+                lambda s: np.triu(np.full((s, s), -INF), k=1),
+            ),
+            Mistake(
+                "True = blocked",
+                "in this course True = may attend; ~mask is the convention of "
+                "nn.MultiheadAttention.",
+                "notebook 03 §7",
+                lambda s: ~my_causal_mask(s),
+            ),
+            Mistake(
+                "diagonal excluded",
+                "a token may attend to itself: j <= i, so tril with k=0.",
+                "notebook 03 §1",
+                lambda s: np.tril(np.ones((s, s), dtype=bool), k=-1),
+            ),
+            Mistake(
+                "one future token allowed",
+                "tril(k=1) lets query i see key i + 1.",
+                "notebook 03 §1",
+                lambda s: np.tril(np.ones((s, s), dtype=bool), k=1),
+            ),
+            Mistake(
+                "upper triangle",
+                "np.triu keeps j >= i, the future; the past is the lower triangle.",
+                "notebook 03 §1",
+                lambda s: np.triu(np.ones((s, s), dtype=bool)),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 03.5
+def masked_attention(Q, K, V, mask=None):
+    if mask is None:
+        return _attend(Q, K, V)
+    mask = np.asarray(mask)
+    return _attend(Q, K, V, keep=mask) if mask.dtype == np.bool_ else _attend(Q, K, V, bias=mask)
+
+
+def _mask_variant(how):
+    """masked_attention with one wrong way of applying the mask (or a wrong scale or softmax)."""
+
+    def wrong(Q, K, V, mask=None):
+        d = math.sqrt(Q.shape[-1])
+        s = Q @ _t(K) / (1.0 if how == "no scale" else d)
+        if mask is not None and how != "ignored":
+            m = np.asarray(mask)
+            if m.dtype != np.bool_:  # a float mask
+                if how == "float as bool":
+                    s = np.where(m, s, -INF)
+                elif how == "before scale":
+                    s = (s * d + m) / d
+                else:
+                    s = s + m
+            elif how == "bool added":
+                s = s + m
+            elif how == "inverted":
+                s = np.where(m, -INF, s)
+            elif how == "-1e9":
+                s = np.where(m, s, -1e9)
+            elif how == "after softmax":
+                w = _softmax(s) * m
+                return w @ V, w
+            else:
+                s = np.where(m, s, -INF)
+        w = (_naive if how == "NaN" else _softmax)(s)
+        return w @ V, w
+
+    return wrong
+
+
+_causal4 = np.tril(np.ones((4, 4), dtype=bool))
+_pad = np.arange(5) < np.array([5, 2])[:, None, None]  # (2, 1, 5)
+_bias = np.array([[0.0, -1.5, 0.5, -INF], [1.0, 0.0, -INF, -2.0], [0.0, 0.0, 1.0, 0.0]])
+_empty = np.ones((3, 5), dtype=bool)
+_empty[1] = False
+_empty_f = np.zeros((3, 5))
+_empty_f[2] = -INF
+_heads_pad = (np.arange(4) < np.array([4, 3])[:, None])[:, None, None, :]  # (2, 1, 1, 4)
+register(
+    Exercise(
+        id="03.5",
+        reference=masked_attention,
+        taught="notebook 03 §1, §5 and §7",
+        compare=pair,
+        no_warnings=True,
+        cases=(
+            Case((n((3, 4)), n((5, 4)), n((5, 2))), "no mask; L_q = 3, L_k = 5, d_k = 4, d_v = 2"),
+            Case((n((4, 6)), n((4, 6)), n((4, 3)), _causal4), "a boolean causal mask (4, 4)"),
+            Case(
+                (n((2, 3, 4)), n((2, 5, 4)), n((2, 5, 6)), _pad),
+                "a boolean padding mask (2, 1, 5): lengths 5 and 2",
+            ),
+            Case(
+                (n((3, 4)), n((4, 4)), n((4, 2)), _bias),
+                "a float mask: biases 0, ±1, ±2 and -inf, added to the scaled scores",
+            ),
+            Case(
+                (n((3, 4)), n((5, 4)), n((5, 3)), _empty),
+                "row 1 fully masked (boolean): zero weights "
+                "and a zero output row, no NaN, no warning",
+            ),
+            Case(
+                (n((3, 4)), n((5, 4)), n((5, 3)), _empty_f),
+                "row 2 fully masked by a float -inf mask",
+            ),
+            Case(
+                (n((4, 8)) * 6, n((4, 8)) * 6, n((4, 2)), _causal4),
+                "large scores with a causal mask: exp overflows without the max shift",
+            ),
+            Case(
+                (n((2, 2, 4, 3)), n((2, 2, 4, 3)), n((2, 2, 4, 5)), _heads_pad),
+                "batch and heads with a padding mask (2, 1, 1, 4)",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "boolean mask added as numbers",
+                "scores + mask adds 1 where True and 0 where False: "
+                "nothing is masked. Use np.where(mask, scores, -inf) for a boolean mask.",
+                "notebook 03 §1",
+                _mask_variant("bool added"),
+            ),
+            Mistake(
+                "True = blocked",
+                "in this course a boolean True means may attend.",
+                "notebook 03 §7",
+                _mask_variant("inverted"),
+            ),
+            Mistake(
+                "float mask used as a boolean",
+                "a float mask is added to the scores: 0.0 changes "
+                "nothing and -inf hides the key; np.where treats 0.0 as masked and -inf as kept.",
+                "notebook 03 §1",
+                _mask_variant("float as bool"),
+            ),
+            Mistake(
+                "masked after the softmax",
+                "zeroed weights must be renormalised; mask the scores before the softmax.",
+                "notebook 03 §1",
+                _mask_variant("after softmax"),
+            ),
+            Mistake(
+                "NaN on a fully masked row",
+                "a row of -inf has max -inf and -inf - (-inf) = NaN; the "
+                "row must get zero weights and a zero output.",
+                "notebook 03 §7",
+                _mask_variant("NaN"),
+            ),
+            Mistake(
+                "-1e9 instead of -inf",
+                "with -1e9 a fully masked row becomes uniform: a query that "
+                "may see nothing averages every value. It must get zeros.",
+                "notebook 03 §7",
+                _mask_variant("-1e9"),
+            ),
+            Mistake(
+                "float mask added before the scale",
+                "the mask is added to QKᵀ/√d_k, after the division.",
+                "notebook 03 (introduction)",
+                _mask_variant("before scale"),
+            ),
+            Mistake(
+                "no scale",
+                "the scores must be divided by √d_k.",
+                "notebook 02 §10",
+                _mask_variant("no scale"),
+            ),
+            Mistake(
+                "ignored the mask",
+                "the mask argument is never used.",
+                "notebook 03 §1",
+                _mask_variant("ignored"),
+            ),
+        ),
+    )
+)

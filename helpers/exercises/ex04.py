@@ -1,0 +1,168 @@
+"""Exercises of notebook 04 (multi-head attention): split heads, repeat key/value heads, the size
+of a KV cache (and, in ex04_heads, combine heads and the whole multi-head attention function)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.exercises._compare import arrays, integer
+from helpers.exercises._core import Case, Exercise, Mistake, register
+
+rng = np.random.default_rng(404)
+n = rng.standard_normal
+_exact = arrays(rtol=0.0, atol=0.0)
+
+
+# --------------------------------------------------------------------------- 04.1
+def my_split_heads(x, num_heads):
+    batch, seq, d_model = x.shape
+    return x.reshape(batch, seq, num_heads, d_model // num_heads).transpose(0, 2, 1, 3)
+
+
+def _cut(x, h):  # (batch, seq, h, d_k)
+    return x.reshape(*x.shape[:2], h, x.shape[2] // h)
+
+
+register(
+    Exercise(
+        id="04.1",
+        reference=my_split_heads,
+        taught="notebook 04 §2–3",
+        compare=_exact,
+        cases=(
+            Case((n((2, 4, 8)), 2), "x (2, 4, 8), 2 heads of d_k = 4"),
+            Case((n((1, 5, 12)), 3), "x (1, 5, 12), 3 heads"),
+            Case((n((3, 6, 6)), 6), "6 heads of width 1"),
+            Case((n((2, 3, 8)), 1), "a single head"),
+            Case((n((2, 4, 12)), 4), "seq = heads = 4: a wrong transpose keeps the right shape"),
+        ),
+        mistakes=(
+            Mistake(
+                "reshape without the transpose",
+                "reshaping straight to (batch, heads, seq, d_k) "
+                "gives head 0 whole positions, not features; reshape to (batch, seq, heads, d_k), "
+                "then "
+                "transpose(0, 2, 1, 3).",
+                "notebook 04 §3",
+                lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h),
+            ),
+            Mistake(
+                "(d_k, heads) order",
+                "cutting the features as (d_k, heads) gives head i every h-th "
+                "feature; head i holds features i·d_k … (i+1)·d_k - 1.",
+                "notebook 04 §2",
+                lambda x, h: x.reshape(*x.shape[:2], x.shape[2] // h, h).transpose(0, 3, 1, 2),
+            ),
+            Mistake(
+                "no transpose at all",
+                "(batch, seq, heads, d_k) is the step before the transpose; "
+                "heads must come before seq.",
+                "notebook 04 §2",
+                _cut,
+            ),
+            Mistake(
+                "heads in front of the batch",
+                "transpose(2, 0, 1, 3) gives (heads, batch, seq, d_k); the batch stays first.",
+                "notebook 04 §2",
+                lambda x, h: _cut(x, h).transpose(2, 0, 1, 3),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 04.2
+def my_repeat_kv(kv, num_groups):
+    return np.repeat(kv, num_groups, axis=1)
+
+
+register(
+    Exercise(
+        id="04.2",
+        reference=my_repeat_kv,
+        taught="notebook 04 §8",
+        compare=_exact,
+        cases=(
+            Case((n((2, 2, 3, 4)), 4), "2 key/value heads, groups of 4"),
+            Case((n((1, 4, 5, 2)), 2), "4 key/value heads, groups of 2"),
+            Case((n((1, 3, 2, 2)), 1), "groups of 1: nothing to repeat"),
+            Case((n((2, 1, 3, 2)), 3), "one key/value head for 3 query heads (multi-query)"),
+        ),
+        mistakes=(
+            Mistake(
+                "np.tile",
+                "tiling puts the copies of different heads in turn, so query head i meets "
+                "head i % h_kv; np.repeat keeps each head's copies together (i // g).",
+                "notebook 04 §8",
+                lambda kv, g: np.tile(kv, (1, g, 1, 1)),
+            ),
+            Mistake(
+                "repeated along the sequence",
+                "the copies go along the heads axis (axis 1), not the positions.",
+                "notebook 04 §8",
+                lambda kv, g: np.repeat(kv, g, axis=2),
+            ),
+            Mistake(
+                "repeated along the features",
+                "the copies go along the heads axis (axis 1), not the last axis.",
+                "notebook 04 §8",
+                lambda kv, g: np.repeat(kv, g, axis=-1),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 04.3
+def my_kv_cache_bytes(num_layers, num_kv_heads, d_k, seq_len, bytes_per_value):
+    return 2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value
+
+
+register(
+    Exercise(
+        id="04.3",
+        reference=my_kv_cache_bytes,
+        taught="notebook 04 §8 (The memory it saves)",
+        compare=integer(),
+        cases=(
+            Case(
+                (32, 32, 128, 4096, 2),
+                "Llama-2-7B-sized: 32 layers, 32 heads, 4096 tokens, float16",
+            ),
+            Case((32, 8, 128, 32768, 2), "8 key/value heads, 32 768 tokens, float16"),
+            Case((2, 1, 4, 3, 4), "a tiny layer stack in float32"),
+            Case((1, 1, 1, 1, 1), "one of everything: one key and one value of one byte"),
+            Case((24, 4, 64, 1000, 8), "float64 (8 bytes per value)"),
+        ),
+        mistakes=(
+            Mistake(
+                "forgot the factor 2",
+                "the cache holds keys AND values.",
+                "notebook 04 §8",
+                lambda L, h, d, s, b: L * h * d * s * b,
+            ),
+            Mistake(
+                "numbers, not bytes",
+                "multiply by bytes_per_value.",
+                "notebook 04 §8",
+                lambda L, h, d, s, b: 2 * L * h * d * s,
+            ),
+            Mistake(
+                "bits, not bytes",
+                "bytes_per_value is already in bytes; no factor 8.",
+                "notebook 04 §8",
+                lambda L, h, d, s, b: 16 * L * h * d * s * b,
+            ),
+            Mistake(
+                "seq_len squared",
+                "the cache keeps one key and one value per token: linear in "
+                "seq_len (L² is the attention matrix).",
+                "notebook 04 §8",
+                lambda L, h, d, s, b: 2 * L * h * d * s * s * b,
+            ),
+        ),
+    )
+)
+
+
+from helpers.exercises import ex04_heads  # noqa: E402, F401  (registers 04.4 and 04.5)

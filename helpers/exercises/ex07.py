@@ -1,0 +1,212 @@
+"""Exercises of notebook 07 (comparison with PyTorch): unpack ``in_proj_weight``, the softmax
+backward step, and the backward pass of one head."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from helpers.exercises._compare import arrays, tuple_of
+from helpers.exercises._core import Case, Exercise, Mistake, register
+from helpers.exercises.ex01 import _softmax
+
+rng = np.random.default_rng(707)
+n = rng.standard_normal
+
+
+# --------------------------------------------------------------------------- 07.1
+def split_in_proj(in_proj_weight, in_proj_bias):
+    E = in_proj_weight.shape[1]
+    W_q, W_k, W_v = (
+        in_proj_weight[i * E : (i + 1) * E].T for i in range(3)
+    )  # torch stores (out, in)
+    b_q, b_k, b_v = (in_proj_bias[i * E : (i + 1) * E] for i in range(3))
+    return W_q, W_k, W_v, b_q, b_k, b_v
+
+
+def _blocks(w, b, order=(0, 1, 2), transpose=True, columns=False):
+    E = w.shape[1]
+    if columns:
+        Ws = [w[:, i * E : (i + 1) * E] for i in range(3)]
+    else:
+        Ws = [w[i * E : (i + 1) * E].T if transpose else w[i * E : (i + 1) * E] for i in range(3)]
+    bs = [b[i * E : (i + 1) * E] for i in range(3)]
+    return (*(Ws[i] for i in order), *(bs[i] for i in order))
+
+
+register(
+    Exercise(
+        id="07.1",
+        reference=split_in_proj,
+        taught="notebook 07 §1",
+        compare=tuple_of(
+            *[arrays(rtol=0.0, atol=0.0)] * 6, names=("W_q", "W_k", "W_v", "b_q", "b_k", "b_v")
+        ),
+        cases=tuple(
+            Case(
+                (n((3 * e, e)), n(3 * e)),
+                f"E = {e}: in_proj_weight ({3 * e}, {e}), in_proj_bias ({3 * e},)",
+            )
+            for e in (4, 6, 1, 5)
+        ),
+        mistakes=(
+            Mistake(
+                "no transpose",
+                "PyTorch stores each block as (out, in) and computes x @ W.T; the "
+                "course's x @ W needs each block transposed.",
+                "notebook 07 §1",
+                lambda in_proj_weight, in_proj_bias: _blocks(
+                    in_proj_weight, in_proj_bias, transpose=False
+                ),
+            ),
+            Mistake(
+                "order k, q, v",
+                "the rows are stacked q, k, v.",
+                "notebook 07 §1",
+                lambda in_proj_weight, in_proj_bias: _blocks(
+                    in_proj_weight, in_proj_bias, order=(1, 0, 2)
+                ),
+            ),
+            Mistake(
+                "order q, v, k",
+                "the rows are stacked q, k, v.",
+                "notebook 07 §1",
+                lambda in_proj_weight, in_proj_bias: _blocks(
+                    in_proj_weight, in_proj_bias, order=(0, 2, 1)
+                ),
+            ),
+            Mistake(
+                "sliced the columns",
+                "the three blocks are stacked along the rows (3E, E): slice rows i·E … (i+1)·E.",
+                "notebook 07 §1",
+                lambda in_proj_weight, in_proj_bias: _blocks(
+                    in_proj_weight, in_proj_bias, columns=True
+                ),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 07.2
+def my_softmax_backward(P, dP):
+    return P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+
+
+_zero_row = _softmax(n((4, 5)))
+_zero_row[2] = 0.0
+register(
+    Exercise(
+        id="07.2",
+        reference=my_softmax_backward,
+        taught="notebook 07 §8",
+        compare=arrays(rtol=1e-9, atol=1e-12),
+        cases=(
+            Case((_softmax(n((3, 5))), n((3, 5))), "P and dP (3, 5)"),
+            Case((_softmax(n((2, 4, 6))), n((2, 4, 6))), "leading axes (2, 4, 6)"),
+            Case((_zero_row, n((4, 5))), "a fully masked (all-zero) row of P: its gradient is 0"),
+            Case(
+                (_softmax(n((4, 4)) * 4), n((4, 4))),
+                "a square P, where summing over the wrong axis does not change the shape",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "rowsum term missing",
+                "P ⊙ dP is only the diagonal of the Jacobian; subtract rowsum(dP ⊙ P).",
+                "notebook 07 §8",
+                lambda P, dP: P * dP,
+            ),
+            Mistake(
+                "rowsum(dP) instead of rowsum(dP ⊙ P)",
+                "the subtracted term weights dP by P.",
+                "notebook 07 §8",
+                lambda P, dP: P * (dP - dP.sum(axis=-1, keepdims=True)),
+            ),
+            Mistake(
+                "sum over the wrong axis",
+                "axis=-2 sums over the queries; each row's sum runs over its keys (axis=-1).",
+                "notebook 07 §8",
+                lambda P, dP: P * (dP - (dP * P).sum(axis=-2, keepdims=True)),
+            ),
+            Mistake(
+                "not multiplied by P",
+                "dS = P ⊙ (dP - rowsum(dP ⊙ P)): the factor P is missing.",
+                "notebook 07 §8",
+                lambda P, dP: dP - (dP * P).sum(axis=-1, keepdims=True),
+            ),
+            Mistake(
+                "sum without keepdims",
+                "(dP * P).sum(-1) drops the axis, so it broadcasts along the "
+                "wrong one (or fails); use keepdims=True.",
+                "notebook 01 §14",
+                lambda P, dP: P * (dP - (dP * P).sum(axis=-1)),
+            ),
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- 07.3
+def _backward(
+    Q, K, V, dO, *, scale_grads=True, softmax_step=True, dK_transpose=True, dV_transpose=True
+):
+    s = 1.0 / math.sqrt(Q.shape[1])
+    P = _softmax(Q @ K.T * s)  # (L_q, L_k)
+    dV = (P.T if dV_transpose else P) @ dO  # (L_k, d_v)
+    dP = dO @ V.T  # (L_q, L_k)
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True)) if softmax_step else dP
+    g = s if scale_grads else 1.0
+    return g * dS @ K, g * (dS.T if dK_transpose else dS) @ Q, dV
+
+
+def my_attention_backward(Q, K, V, dO):
+    return _backward(Q, K, V, dO)
+
+
+register(
+    Exercise(
+        id="07.3",
+        reference=my_attention_backward,
+        taught="notebook 07 §8",
+        compare=tuple_of(arrays(), arrays(), arrays(), names=("dQ", "dK", "dV")),
+        cases=(
+            Case((n((5, 4)), n((5, 4)), n((5, 3)), n((5, 3))), "L_q = L_k = 5, d_k = 4, d_v = 3"),
+            Case(
+                (n((3, 8)), n((6, 8)), n((6, 2)), n((3, 2))), "L_q = 3, L_k = 6, d_k = 8, d_v = 2"
+            ),
+            Case((n((4, 3)), n((2, 3)), n((2, 5)), n((4, 5))), "L_q = 4 > L_k = 2, d_v = 5"),
+            Case(
+                (n((4, 4)), n((4, 4)), n((4, 4)), n((4, 4))),
+                "everything 4 × 4: transposes cannot be told apart by shape",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "1/√d_k missing from dQ and dK",
+                "S = s·QKᵀ, so dQ = s·dS K and dK = s·dSᵀ Q.",
+                "notebook 07 §8",
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, scale_grads=False),
+            ),
+            Mistake(
+                "dP used as dS",
+                "the softmax backward step dS = P ⊙ (dP - rowsum(dP ⊙ P)) is missing.",
+                "notebook 07 §8",
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax_step=False),
+            ),
+            Mistake(
+                "dK without the transpose",
+                "keys are the columns of the scores: dK = s·dSᵀ Q.",
+                "notebook 07 §8",
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, dK_transpose=False),
+            ),
+            Mistake(
+                "dV = P dO",
+                "O = P V, so dV = Pᵀ dO.",
+                "notebook 07 §8",
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, dV_transpose=False),
+            ),
+        ),
+    )
+)
