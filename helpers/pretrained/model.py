@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from helpers.mha import MultiHeadAttention
+from helpers import MultiHeadAttention
 from helpers.pretrained.loader import INSTALL_HINT, ModelNotInstalledError, unpack_model
 
 
