@@ -53,8 +53,10 @@ def elu_feature_map(x: ArrayLike) -> FloatArray:
         Strictly positive features, ``r = d``.
     """
     x = as_float_array(x, "x")
-    # exp of min(x, 0) only: no overflow warnings from the branch np.where discards.
-    return np.where(x > 0, x + 1, np.exp(np.minimum(x, 0)))
+    # exp(min(x, 0)) + max(x, 0): x + 1 for x > 0, exp(x) otherwise, and exp never overflows.
+    out = np.exp(np.minimum(x, 0))
+    out += np.maximum(x, 0)
+    return out
 
 
 def exp_max_feature_map(x: ArrayLike) -> FloatArray:

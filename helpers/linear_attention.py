@@ -90,8 +90,8 @@ def _features(phi: Callable, x: FloatArray, name: str, dtype: np.dtype) -> Float
             f"feature_map({name}) must return shape (..., L, r) = {(*x.shape[:-1], 'r')} for "
             f"{name} of shape {x.shape}, got shape {f.shape}"
         )
-    bad, negative = int((~np.isfinite(f)).sum()), int((f < 0).sum())
-    if bad or negative:
+    if f.size and not (np.isfinite(f).all() and f.min() >= 0):
+        bad, negative = int((~np.isfinite(f)).sum()), int((f < 0).sum())
         raise ValueError(
             f"feature_map({name}) must return finite, non-negative features; got "
             f"{negative} negative and {bad} NaN or infinite entries of {f.size}"
@@ -178,7 +178,8 @@ def linear_attention(
     ndarray, shape (..., L_q, d_v) (``(..., d_v)`` for 1-D ``Q``)
         The output only, like :func:`helpers.tiled_attention`: the weights are
         never formed (:func:`linear_attention_weights` builds them for study).
-        float32 inputs give float32, computed in float32; integers are float64.
+        float32 inputs give float32, computed in float32; integers are float64;
+        mixed dtypes are treated as in :func:`helpers.attention`.
         Zero queries give an empty ``(..., 0, d_v)`` result.
 
     Raises
