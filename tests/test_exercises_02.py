@@ -1,0 +1,143 @@
+"""Notebook 02's exercises: each known mistake, written as a learner would, is caught and named;
+wrong attempts outside the catalogue are caught too."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers.exercises import check
+from helpers.exercises._core import get
+
+
+def softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def kT(K):
+    return np.swapaxes(K, -1, -2)
+
+
+def head(X, W_q, W_k, W_v, *, scale=None, axis=-1, naive=False):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ kT(K) / (math.sqrt(Q.shape[-1]) if scale is None else scale)
+    w = np.exp(s) / np.exp(s).sum(axis, keepdims=True) if naive else softmax(s, axis)
+    return w @ V, w
+
+
+def entropy(w, axis=-1):
+    return -np.sum(w * np.log(np.where(w > 0, w, 1.0)), axis=axis)
+
+
+CATALOGUED = {
+    "02.1": {
+        "no scale": lambda Q, K: Q @ kT(K),
+        "divided by d_k": lambda Q, K: Q @ kT(K) / Q.shape[-1],
+        "multiplied by √d_k": lambda Q, K: Q @ kT(K) * np.sqrt(Q.shape[-1]),
+        "scaled by √L_k": lambda Q, K: Q @ kT(K) / np.sqrt(K.shape[-2]),
+        "computed K Qᵀ": lambda Q, K: K @ kT(Q) / np.sqrt(Q.shape[-1]),
+        "K.T on a batch": lambda Q, K: Q @ K.T / np.sqrt(Q.shape[-1]),
+        "Q @ K without the transpose": lambda Q, K: Q @ K / np.sqrt(Q.shape[-1]),
+    },
+    "02.2": {
+        "softmax over the query axis": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, axis=-2),
+        "no scale": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, scale=1.0),
+        "scaled by √d_model": lambda X, W_q, W_k, W_v: head(
+            X, W_q, W_k, W_v, scale=math.sqrt(X.shape[-1])
+        ),
+        "W_q used for the keys": lambda X, W_q, W_k, W_v: head(X, W_q, W_q, W_v),
+        "no max shift": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, naive=True),
+        "weighted the tokens, not the values": lambda X, W_q, W_k, W_v: (
+            head(X, W_q, W_k, W_v)[1] @ X,
+            head(X, W_q, W_k, W_v)[1],
+        ),
+        "returned (weights, output)": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[::-1],
+    },
+    "02.3": {
+        "ln L_q instead of ln L_k": lambda weights, threshold=0.95: bool(
+            np.all(entropy(weights) >= threshold * np.log(len(weights)))
+        ),
+        "any row instead of every row": lambda weights, threshold=0.95: bool(
+            np.any(entropy(weights) >= threshold * np.log(weights.shape[1]))
+        ),
+        "mean of the row entropies": lambda weights, threshold=0.95: bool(
+            entropy(weights).mean() >= threshold * np.log(weights.shape[1])
+        ),
+        "hard-coded threshold": lambda weights, threshold=0.95: bool(
+            np.all(entropy(weights) >= 0.95 * np.log(weights.shape[1]))
+        ),
+        "peak equal to 1/L_k": lambda weights, threshold=0.95: bool(
+            np.allclose(weights.max(axis=1), 1 / weights.shape[1])
+        ),
+        "entropy of the columns": lambda weights, threshold=0.95: bool(
+            np.all(entropy(weights, axis=0) >= threshold * np.log(weights.shape[1]))
+        ),
+        "entropy in bits against ln L_k": lambda weights, threshold=0.95: bool(
+            np.all(entropy(weights) / np.log(2) >= threshold * np.log(weights.shape[1]))
+        ),
+        "returned one bool per row": lambda weights, threshold=0.95: (
+            entropy(weights) >= threshold * np.log(weights.shape[1])
+        ),
+    },
+}
+
+UNLISTED = {
+    "02.1": [
+        lambda Q, K: Q @ kT(K) / np.sqrt(Q.shape[-2]),  # √L_q
+        lambda Q, K: (Q / np.sqrt(Q.shape[-1])) @ (kT(K) / np.sqrt(Q.shape[-1])),  # scaled twice
+        lambda Q, K: np.einsum("...qc,...kc->...qk", Q, K) / np.sqrt(K.shape[0]),
+        lambda Q, K: Q @ np.transpose(K) / np.sqrt(Q.shape[-1]),
+        lambda Q, K: (Q * K).sum(-1) / np.sqrt(Q.shape[-1]),  # element-wise
+        lambda Q, K: softmax(Q @ kT(K) / np.sqrt(Q.shape[-1])),  # went on to the softmax
+    ],
+    "02.2": [
+        lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, scale=math.sqrt(W_v.shape[1])),  # √d_v
+        lambda X, W_q, W_k, W_v: (head(X, W_q, W_k, W_v)[0],),  # only the output
+        lambda X, W_q, W_k, W_v: head(X, W_k, W_q, W_v),  # W_q and W_k swapped
+        lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[0],  # no tuple
+        lambda X, W_q, W_k, W_v: (lambda o, w: (o, w.T))(*head(X, W_q, W_k, W_v)),
+        lambda X, W_q, W_k, W_v: (X @ W_v, softmax(X @ W_q @ kT(X @ W_k))),
+    ],
+    "02.3": [
+        lambda weights, threshold=0.95: bool(np.all(weights.std(axis=-1) < 1 - threshold)),
+        lambda weights, threshold=0.95: bool(entropy(weights).min() > threshold),  # no ln L_k
+        lambda weights, threshold=0.95: bool(
+            np.all(weights.max(-1) <= 1 / threshold / weights.shape[1])
+        ),
+        lambda weights, threshold=0.95: np.all(
+            entropy(weights) >= threshold * np.log(weights.size)
+        ),
+        lambda weights, threshold=0.95: int(
+            np.all(entropy(weights) >= threshold * np.log(weights.shape[1]))
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "name"), [(i, m) for i, ms in CATALOGUED.items() for m in ms]
+)
+def test_catalogued_mistake_is_caught_and_named(exercise_id, name):
+    result = check(exercise_id, CATALOGUED[exercise_id][name])
+    assert result.attempted and not result.passed
+    assert result.mistake == name, result.report
+    assert f"Known mistake — {name}:" in result.report and "(taught in notebook" in result.report
+
+
+@pytest.mark.parametrize("exercise_id", sorted(CATALOGUED))
+def test_the_catalogue_is_written_out_here(exercise_id):
+    assert set(CATALOGUED[exercise_id]) == {m.name for m in get(exercise_id).mistakes}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "k"), [(i, k) for i, fs in UNLISTED.items() for k in range(len(fs))]
+)
+def test_unlisted_wrong_attempt_is_caught(exercise_id, k):
+    result = check(exercise_id, UNLISTED[exercise_id][k])
+    assert result.attempted and not result.passed, result.report
+
+
+def test_booleans_print_as_true_and_false():
+    result = check("02.3", CATALOGUED["02.3"]["mean of the row entropies"])
+    assert "returned True; expected False" in result.report

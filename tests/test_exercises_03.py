@@ -1,0 +1,244 @@
+"""Notebook 03's exercises: each known mistake, written as a learner would, is caught and named;
+wrong attempts outside the catalogue are caught too."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers.exercises import check
+from helpers.exercises._core import get
+
+
+def softmax(z):  # the course's softmax: an all -inf row gives zeros
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - np.where(np.isfinite(m), m, 0.0))
+    s = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
+def plain_softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def scores(Q, K, scale=True):
+    return Q @ np.swapaxes(K, -1, -2) / (math.sqrt(Q.shape[-1]) if scale else 1.0)
+
+
+def causal(Q, K, V, *, add=None, sm=softmax, scale=True, after=False, times=False):
+    L = Q.shape[-2]
+    s = scores(Q, K, scale)
+    if times:
+        s = s * np.tril(np.ones((L, L)))
+    elif add is not None:
+        s = s + add(L)
+    w = sm(s)
+    if after:
+        w = w * np.tril(np.ones((L, L)))
+    return w @ V, w
+
+
+def attend(Q, K, V, mask=None, *, how="right"):
+    s = scores(Q, K, scale=how != "no scale")
+    if mask is not None and how != "ignored":
+        m = np.asarray(mask)
+        if m.dtype != bool:
+            s = {
+                "float as bool": lambda: np.where(m, s, -np.inf),
+                "before scale": lambda: (
+                    scores(Q, K, scale=False) / math.sqrt(Q.shape[-1]) + m / math.sqrt(Q.shape[-1])
+                ),
+            }.get(how, lambda: s + m)()
+        elif how == "bool added":
+            s = s + m
+        elif how == "inverted":
+            s = np.where(m, -np.inf, s)
+        elif how == "-1e9":
+            s = np.where(m, s, -1e9)
+        elif how == "after softmax":
+            w = softmax(s) * m
+            return w @ V, w
+        else:
+            s = np.where(m, s, -np.inf)
+    w = plain_softmax(s) if how == "NaN" else softmax(s)
+    return w @ V, w
+
+
+def padding(lengths, max_len, *, le=False):
+    lengths = np.asarray(lengths)[:, None]
+    keep = np.arange(max_len) <= lengths if le else np.arange(max_len) < lengths
+    return keep[:, None, None, :]
+
+
+def alibi(L, H, *, first=1, sign=-1, signed=False, slopes=None):
+    m = 2.0 ** (-8 * np.arange(first, first + H) / H) if slopes is None else slopes(H)
+    d = np.arange(L)[:, None] - np.arange(L)
+    return sign * m[:, None, None] * (d if signed else abs(d))
+
+
+CATALOGUED = {
+    "03.1": {
+        "triu with k=0 (NaN row)": lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf)), sm=plain_softmax
+        ),
+        "triu with k=0": lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf))
+        ),
+        "future kept, past masked": lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.tril(np.full((L, L), -np.inf), k=-1)
+        ),
+        "+1e9 instead of -inf": lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.triu(np.ones((L, L)), 1) * 1e9
+        ),
+        "no mask": lambda Q, K, V: causal(Q, K, V),
+        "masked after the softmax": lambda Q, K, V: causal(Q, K, V, after=True),
+        "multiplied by a 0/1 mask": lambda Q, K, V: causal(Q, K, V, times=True),
+        "no scale": lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 1), scale=False
+        ),
+    },
+    "03.2": {
+        "off by one": lambda lengths, max_len: padding(lengths, max_len, le=True),
+        "True marks padding": lambda lengths, max_len: ~padding(lengths, max_len),
+        "missing the broadcast axes": lambda lengths, max_len: (
+            np.arange(max_len) < np.asarray(lengths)[:, None]
+        ),
+        "one broadcast axis only": lambda lengths, max_len: padding(lengths, max_len)[:, 0],
+        "float 0/1 mask": lambda lengths, max_len: padding(lengths, max_len).astype(np.float64),
+        "integer 0/1 mask": lambda lengths, max_len: padding(lengths, max_len).astype(int),
+    },
+    "03.3": {
+        "heads counted from 0": lambda seq_len, num_heads: alibi(seq_len, num_heads, first=0),
+        "positive bias": lambda seq_len, num_heads: alibi(seq_len, num_heads, sign=1),
+        "signed distance": lambda seq_len, num_heads: alibi(seq_len, num_heads, signed=True),
+        "slopes 2^-h": lambda seq_len, num_heads: alibi(
+            seq_len, num_heads, slopes=lambda H: 2.0 ** -np.arange(1, H + 1)
+        ),
+        "heads on the last axis": lambda seq_len, num_heads: np.transpose(
+            alibi(seq_len, num_heads), (1, 2, 0)
+        ),
+    },
+    "03.4": {
+        "float 0/1 mask": lambda size: np.tril(np.ones((size, size))),
+        "the additive form": lambda size: np.where(
+            np.tril(np.ones((size, size))) == 1, 0.0, -np.inf
+        ),
+        "True = blocked": lambda size: np.triu(np.ones((size, size), dtype=bool), k=1),
+        "diagonal excluded": lambda size: np.arange(size)[None, :] < np.arange(size)[:, None],
+        "one future token allowed": lambda size: (
+            np.arange(size)[None, :] <= np.arange(size)[:, None] + 1
+        ),
+        "upper triangle": lambda size: np.triu(np.ones((size, size), dtype=bool)),
+    },
+    "03.5": {
+        "boolean mask added as numbers": lambda Q, K, V, mask=None: attend(
+            Q, K, V, mask, how="bool added"
+        ),
+        "True = blocked": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="inverted"),
+        "float mask used as a boolean": lambda Q, K, V, mask=None: attend(
+            Q, K, V, mask, how="float as bool"
+        ),
+        "masked after the softmax": lambda Q, K, V, mask=None: attend(
+            Q, K, V, mask, how="after softmax"
+        ),
+        "NaN on a fully masked row": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="NaN"),
+        "-1e9 instead of -inf": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="-1e9"),
+        "float mask added before the scale": lambda Q, K, V, mask=None: attend(
+            Q, K, V, mask, how="before scale"
+        ),
+        "no scale": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="no scale"),
+        "ignored the mask": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="ignored"),
+    },
+}
+
+
+def mask_zeroed_weights(Q, K, V, mask=None):  # multiplies the weights by the mask, renormalises
+    w = softmax(scores(Q, K))
+    if mask is not None:
+        m = np.asarray(mask)
+        w = w * (m if m.dtype == bool else np.exp(m))
+        w = w / w.sum(-1, keepdims=True)  # 0/0 on a fully masked row
+    return w @ V, w
+
+
+UNLISTED = {
+    "03.1": [
+        lambda Q, K, V: causal(Q, K, V, add=lambda L: np.triu(np.full((L, L), -1e9), 1).T),
+        lambda Q, K, V: causal(Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 2)),
+        lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.triu(np.full((L, L), -1.0), 1)
+        ),  # -1, not -inf
+        lambda Q, K, V: causal(Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 1))[1],
+        lambda Q, K, V: (lambda o, w: (o, np.tril(w)))(*causal(Q, K, V)),
+    ],
+    "03.2": [
+        lambda lengths, max_len: padding(lengths, max_len)[:, :, :, ::-1],  # left padding
+        lambda lengths, max_len: padding(lengths, max_len)[:, None],  # five axes
+        lambda lengths, max_len: np.ones((len(lengths), 1, 1, max_len), dtype=bool),
+        lambda lengths, max_len: padding(lengths, max_len).transpose(0, 3, 1, 2),
+        lambda lengths, max_len: np.where(padding(lengths, max_len), 0.0, -np.inf),
+    ],
+    "03.3": [
+        lambda seq_len, num_heads: alibi(seq_len, num_heads) / num_heads,
+        lambda seq_len, num_heads: alibi(
+            seq_len, num_heads, slopes=lambda H: 2.0 ** (-8 * np.arange(H, 0, -1) / H)
+        ),
+        lambda seq_len, num_heads: alibi(
+            seq_len, num_heads, slopes=lambda H: 1 / np.arange(1, H + 1)
+        ),
+        lambda seq_len, num_heads: np.tril(alibi(seq_len, num_heads)),
+        lambda seq_len, num_heads: alibi(seq_len, num_heads)[:, ::-1],
+    ],
+    "03.4": [
+        lambda size: np.tril(np.ones((size, size), dtype=bool)).T,
+        lambda size: np.eye(size, dtype=bool),
+        lambda size: np.ones((size, size), dtype=bool),
+        lambda size: np.tril(np.ones((size, size), dtype=bool))[None, None],
+        lambda size: np.tril(np.ones((size + 1, size + 1), dtype=bool))[1:, 1:][::-1],
+    ],
+    "03.5": [
+        mask_zeroed_weights,
+        lambda Q, K, V, mask=None: attend(Q, K, V, None if mask is None else np.asarray(mask).T),
+        lambda Q, K, V, mask=None: attend(
+            Q, K, V, None if mask is None else np.asarray(mask, dtype=float)
+        ),
+        lambda Q, K, V, mask=None: (lambda o, w: (np.nan_to_num(o), np.nan_to_num(w)))(
+            *attend(Q, K, V, mask, how="NaN")
+        ),
+        lambda Q, K, V, mask=None: attend(
+            Q, K, V, mask if mask is None or np.asarray(mask).dtype == bool else None
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "name"), [(i, m) for i, ms in CATALOGUED.items() for m in ms]
+)
+def test_catalogued_mistake_is_caught_and_named(exercise_id, name):
+    result = check(exercise_id, CATALOGUED[exercise_id][name])
+    assert result.attempted and not result.passed
+    assert result.mistake == name, result.report
+    assert f"Known mistake — {name}:" in result.report and "(taught in notebook" in result.report
+
+
+@pytest.mark.parametrize("exercise_id", sorted(CATALOGUED))
+def test_the_catalogue_is_written_out_here(exercise_id):
+    assert set(CATALOGUED[exercise_id]) == {m.name for m in get(exercise_id).mistakes}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "k"), [(i, k) for i, fs in UNLISTED.items() for k in range(len(fs))]
+)
+def test_unlisted_wrong_attempt_is_caught(exercise_id, k):
+    result = check(exercise_id, UNLISTED[exercise_id][k])
+    assert result.attempted and not result.passed, result.report
+
+
+def test_a_float_padding_mask_is_named_for_what_it_does():
+    result = check("03.2", CATALOGUED["03.2"]["float 0/1 mask"])
+    assert (
+        "returned a float64 array" in result.report and "expected a boolean array" in result.report
+    )
+    assert "1.0 and 0.0 mask nothing" in result.report

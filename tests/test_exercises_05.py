@@ -1,0 +1,207 @@
+"""Notebook 05's exercises: each known mistake, written as a learner would, is caught and named;
+wrong attempts outside the catalogue are caught too."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers import combine_heads, split_heads
+from helpers.exercises import check
+from helpers.exercises._core import get
+from helpers.exercises.ex05 import cross_attention_layer
+
+ex_layer = cross_attention_layer()  # what the notebook's cross_attend reads
+
+
+def softmax(z):
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - np.where(np.isfinite(m), m, 0.0))
+    s = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
+def forward(
+    layer,
+    query,
+    key=None,
+    value=None,
+    mask=None,
+    *,
+    v_default="key",
+    biases=True,
+    out=True,
+    d_scale=None,
+    invert=False,
+    no_transpose=False,
+):
+    key = query if key is None else key
+    value = (key if v_default == "key" else query) if value is None else value
+    h = layer.num_heads
+
+    def lin(x, W, b):
+        return x @ W + b if biases and b is not None else x @ W
+
+    def heads(y):
+        if no_transpose:
+            return y.reshape(*y.shape[:-2], h, y.shape[-2], -1)
+        return split_heads(y, h)
+
+    Q = heads(lin(query, layer.W_q, layer.b_q))
+    K = heads(lin(key, layer.W_k, layer.b_k))
+    V = heads(lin(value, layer.W_v, layer.b_v))
+    s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(d_scale or Q.shape[-1])
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(~m if invert else m, s, -np.inf) if m.dtype == bool else s + m
+    w = softmax(s)
+    y = combine_heads(w @ V)
+    return (lin(y, layer.W_o, layer.b_o) if out else y), w
+
+
+def with_biases_assumed(layer, query, key=None, value=None, mask=None):
+    key = query if key is None else key
+    value = key if value is None else value
+    Q = split_heads(query @ layer.W_q + layer.b_q, layer.num_heads)  # TypeError without biases
+    K = split_heads(key @ layer.W_k + layer.b_k, layer.num_heads)
+    V = split_heads(value @ layer.W_v + layer.b_v, layer.num_heads)
+    s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(layer.d_k)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    w = softmax(s)
+    return combine_heads(w @ V) @ layer.W_o + layer.b_o, w
+
+
+CATALOGUED = {
+    "05.1": {
+        "forgot the biases": lambda d_model, bias: 4 * d_model**2,
+        "forgot W_o and its bias": lambda d_model, bias: (
+            3 * d_model**2 + (3 * d_model if bias else 0)
+        ),
+        "ignored bias=False": lambda d_model, bias: 4 * d_model**2 + 4 * d_model,
+        "one bias vector": lambda d_model, bias: 4 * d_model**2 + (d_model if bias else 0),
+        "4 · bias instead of 4 · d_model": lambda d_model, bias: 4 * d_model * d_model + 4 * bias,
+    },
+    "05.2": {
+        "keys and values from the target": lambda target, source: forward(ex_layer, target),
+        "queries from the source": lambda target, source: forward(ex_layer, source, target),
+        "left out the biases": lambda target, source: forward(
+            ex_layer, target, source, biases=False
+        ),
+        "left out b_o": lambda target, source: (
+            forward(ex_layer, target, source, out=False)[0] @ ex_layer.W_o,
+            forward(ex_layer, target, source)[1],
+        ),
+        "no output projection": lambda target, source: forward(ex_layer, target, source, out=False),
+    },
+    "05.3": {
+        "the standard deviation as the bound": lambda fan_in, fan_out: (
+            (2 / (fan_in + fan_out)) ** 0.5
+        ),
+        "no square root": lambda fan_in, fan_out: 6 / (fan_in + fan_out),
+        "fan_in only": lambda fan_in, fan_out: fan_in**-0.5,
+        "√(6/fan_in)": lambda fan_in, fan_out: math.sqrt(6 / fan_in),
+        "variance 1/(fan_in+fan_out)": lambda fan_in, fan_out: math.sqrt(3 / (fan_in + fan_out)),
+    },
+    "05.4": {
+        "value defaulted to the query": lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, mask, v_default="query")
+        ),
+        "left out the biases": lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, biases=False
+        ),
+        "no output projection": lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, out=False
+        ),
+        "scaled by √d_model": lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, d_scale=layer.d_model
+        ),
+        "True = blocked": lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, invert=True
+        ),
+        "split without the transpose": lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, mask, no_transpose=True)
+        ),
+        "assumed the layer has biases": with_biases_assumed,
+    },
+}
+
+
+def batch_only(layer, query, key=None, value=None, mask=None):  # fails on unbatched tokens
+    _batch, _length, _width = query.shape
+    return forward(layer, query, key, value, mask)
+
+
+UNLISTED = {
+    "05.1": [
+        lambda d_model, bias: 4 * d_model * d_model + 4 * d_model * d_model * bias,  # d×d biases
+        lambda d_model, bias: 4 * d_model + (4 * d_model if bias else 0),
+        lambda d_model, bias: float(4 * d_model**2 + 4 * d_model * bias) + 0.5,
+        lambda d_model, bias: (4 * d_model**2, 4 * d_model * bias),
+        lambda d_model, bias: 3 * d_model**2 + 4 * d_model * bias,
+    ],
+    "05.2": [
+        lambda target, source: forward(ex_layer, target, source)[0],  # no weights
+        lambda target, source: forward(ex_layer, target, source, d_scale=16),
+        lambda target, source: forward(
+            ex_layer, target, source, invert=True, mask=np.ones(1, bool)
+        ),
+        lambda target, source: (lambda o, w: (o, w.mean(1)))(*forward(ex_layer, target, source)),
+        lambda target, source: forward(
+            ex_layer, target, source, value=target[:, :1].repeat(source.shape[1], 1)
+        ),
+    ],
+    "05.3": [
+        lambda fan_in, fan_out: math.sqrt(6 / (fan_in * fan_out)),
+        lambda fan_in, fan_out: math.sqrt(6) / (fan_in + fan_out),
+        lambda fan_in, fan_out: math.sqrt(12 / (fan_in + fan_out)),
+        lambda fan_in, fan_out: np.array([math.sqrt(6 / (fan_in + fan_out))] * 2),
+        lambda fan_in, fan_out: round(math.sqrt(6 / (fan_in + fan_out)), 3),
+    ],
+    "05.4": [
+        batch_only,
+        lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, query, query, mask
+        ),
+        lambda layer, query, key=None, value=None, mask=None: forward(layer, query, key, value),
+        lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, None if mask is None else ~np.asarray(mask), invert=True
+        )[::-1],
+        lambda layer, query, key=None, value=None, mask=None: (
+            layer.forward(query, key, value, mask)
+            if query.ndim == 3 and key is None
+            else forward(layer, query, value, key, mask)
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "name"), [(i, m) for i, ms in CATALOGUED.items() for m in ms]
+)
+def test_catalogued_mistake_is_caught_and_named(exercise_id, name):
+    result = check(exercise_id, CATALOGUED[exercise_id][name])
+    assert result.attempted and not result.passed
+    assert result.mistake == name, result.report
+    assert f"Known mistake — {name}:" in result.report and "(taught in notebook" in result.report
+
+
+@pytest.mark.parametrize("exercise_id", sorted(CATALOGUED))
+def test_the_catalogue_is_written_out_here(exercise_id):
+    assert set(CATALOGUED[exercise_id]) == {m.name for m in get(exercise_id).mistakes}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "k"), [(i, k) for i, fs in UNLISTED.items() for k in range(len(fs))]
+)
+def test_unlisted_wrong_attempt_is_caught(exercise_id, k):
+    result = check(exercise_id, UNLISTED[exercise_id][k])
+    assert result.attempted and not result.passed, result.report
+
+
+def test_a_learner_who_mutates_the_layer_is_told():
+    def rescales_weights(layer, query, key=None, value=None, mask=None):
+        layer.W_q *= 2.0
+        return forward(layer, query, key, value, mask)
+
+    assert "it changed its argument layer in place" in check("05.4", rescales_weights).report
