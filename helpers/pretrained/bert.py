@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from helpers.layers import gelu, layer_norm
 from helpers.pretrained.model import PretrainedModel
@@ -164,15 +165,19 @@ def encode(model: PretrainedModel, token_ids: ArrayLike, attention_mask: ArrayLi
     -------
     EncoderOutput
         ``hidden_states``: 7 arrays (B, L, d_model); ``attentions``: 6 arrays (B, h, L, L).
+
+    The products run on one BLAS thread: for a few sentences (tens of tokens) a second
+    thread costs more than it saves, and on a busy machine many times more.
     """
     x = embed(model, token_ids, token_type_ids)  # (B, L, d)
     keep = _check_attention_mask(attention_mask, x.shape[:2])  # (B, L)
     mask = keep[:, np.newaxis, np.newaxis, :]  # (B, 1, 1, L): same for every head and query
     hidden, attentions = [x], []
-    for layer in range(model.config.num_layers):
-        x, weights = encoder_layer(model, layer, x, mask)
-        hidden.append(x)
-        attentions.append(weights)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for layer in range(model.config.num_layers):
+            x, weights = encoder_layer(model, layer, x, mask)
+            hidden.append(x)
+            attentions.append(weights)
     return EncoderOutput(tuple(hidden), tuple(attentions))
 
 
