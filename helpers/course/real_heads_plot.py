@@ -38,6 +38,8 @@ def plot_head_map(
         The number written in each cell (the labelled bucket's mean weight).
     classes : sequence of str
         Every label that may appear, in legend order (one colour each).
+
+    Taught in notebook 06, "Heads nobody engineered".
     """
     lab = np.asarray(labels)
     val = np.asarray(values, dtype=float)
@@ -82,6 +84,8 @@ def plot_head_grid(
     heads : sequence of (layer, head) pairs, 0-based
     titles : sequence of str, optional
         One title per panel (default ``"layer l · head k"``).
+
+    Taught in notebook 06, "Heads nobody engineered".
     """
     a = np.asarray(attentions, dtype=float)
     if a.ndim != 4 or a.shape[2:] != (len(tokens), len(tokens)):

@@ -95,6 +95,8 @@ def embed(model: PretrainedModel, token_ids: ArrayLike,
     Returns
     -------
     ndarray, float32, shape (B, L, d_model)
+
+    Taught in notebook 06, "Real tokens".
     """
     cfg, w = model.config, model.weights
     ids = _check_ids(token_ids, "token_ids", cfg.vocab_size, "the vocabulary")
@@ -117,6 +119,7 @@ def feed_forward(model: PretrainedModel, layer: int, x: ArrayLike) -> FloatArray
     """Feed-forward part of layer ``layer``: ``GELU(x W_1^T + b_1) W_2^T + b_2``.
 
     Shapes: (B, L, d_model) -> (B, L, d_ff) -> (B, L, d_model).
+    Taught in notebook 06, "The whole encoder in NumPy".
     """
     w = model.layer_weights(layer)
     W_1, b_1 = w["intermediate.dense.weight"], w["intermediate.dense.bias"]  # (d_ff, d), (d_ff,)
@@ -139,6 +142,8 @@ def encoder_layer(model: PretrainedModel, layer: int, x: ArrayLike,
     -------
     output : float32 array, shape (B, L, d_model)
     weights : float32 array, shape (B, h, L, L)
+
+    Taught in notebook 06, "The whole encoder in NumPy".
     """
     w, eps = model.layer_weights(layer), model.config.layer_norm_eps
     attended, weights = model.attention_layer(layer)(x, mask=mask)  # (B, L, d), (B, h, L, L)
@@ -168,6 +173,7 @@ def encode(model: PretrainedModel, token_ids: ArrayLike, attention_mask: ArrayLi
 
     The products run on one BLAS thread: for a few sentences (tens of tokens) a second
     thread costs more than it saves, and on a busy machine many times more.
+    Taught in notebook 06, "The whole encoder in NumPy". (padding: "A real batch with padding").
     """
     x = embed(model, token_ids, token_type_ids)  # (B, L, d)
     keep = _check_attention_mask(attention_mask, x.shape[:2])  # (B, L)
@@ -186,6 +192,7 @@ def mean_pool(hidden: ArrayLike, attention_mask: ArrayLike) -> FloatArray:
 
     Padding (mask False) is left out of both the sum and the count. Raises
     ``ValueError`` for a text with no real token (its mean is undefined).
+    Taught in notebook 06, "The whole encoder in NumPy".
     """
     h = np.asarray(hidden)
     if h.dtype.kind != "f" or h.ndim != 3:
@@ -202,6 +209,7 @@ def l2_normalize(x: ArrayLike) -> FloatArray:
     """Scale each vector (last axis) to Euclidean length 1; ``(..., d)`` -> ``(..., d)``.
 
     Raises ``ValueError`` for a zero vector (it has no direction).
+    Taught in notebook 06, "The whole encoder in NumPy".
     """
     v = np.asarray(x)
     if v.dtype.kind != "f" or v.ndim < 1:
@@ -217,6 +225,7 @@ def sentence_embeddings(model: PretrainedModel, texts: str | list[str]) -> Float
 
     Tokenize (padded batch), :func:`encode`, :func:`mean_pool`, :func:`l2_normalize`:
     all-MiniLM-L6-v2's recipe. ``emb @ emb.T`` holds the cosine similarities.
+    Taught in notebook 06, "The whole encoder in NumPy".
     """
     batch = model.tokenize(texts)
     out = encode(model, batch.ids, batch.attention_mask, batch.type_ids)

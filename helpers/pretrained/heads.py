@@ -48,6 +48,7 @@ def key_buckets(tokens: Sequence[str], word_ids: ArrayLike) -> NDArray[np.int64]
 
     ``tokens`` are the text's ``n`` tokens (with ``[CLS]`` and ``[SEP]``, no padding),
     ``word_ids`` ``(n,)`` their word indices (-1 for special tokens).
+    Taught in notebook 06, "Heads nobody engineered".
     """
     n = len(tokens)
     words = np.asarray(word_ids)[:n]
@@ -97,6 +98,8 @@ def head_profiles(attentions: Sequence[ArrayLike] | ArrayLike,
     Returns
     -------
     ndarray, float64, shape (num_layers, h, len(BUCKETS)); each profile sums to 1.
+
+    Taught in notebook 06, "Heads nobody engineered".
     """
     sums = [s for s in _bucket_sums(attentions, batch)]
     per_query = np.concatenate(sums, axis=2)  # (layers, h, all queries, buckets)
@@ -110,6 +113,7 @@ def same_word_scores(attentions: Sequence[ArrayLike] | ArrayLike,
     """Weight on the ``same word`` bucket, averaged over the queries that have one.
 
     Returns the scores ``(num_layers, h)`` and the number of such queries (0 gives zeros).
+    Taught in notebook 06, "Heads nobody engineered".
     """
     picked = []
     for b, s in enumerate(_bucket_sums(attentions, batch)):
@@ -128,6 +132,7 @@ def classify_heads(profiles: ArrayLike, threshold: float = 0.5) -> NDArray[np.st
 
     ``profiles`` (num_layers, h, len(BUCKETS)) from :func:`head_profiles`; the
     ``elsewhere`` bucket never labels a head. Returns str, shape (num_layers, h).
+    Taught in notebook 06, "Heads nobody engineered".
     """
     p = np.asarray(profiles, dtype=np.float64)
     if p.ndim != 3 or p.shape[-1] != len(BUCKETS):
@@ -145,6 +150,7 @@ def clearest_heads(profiles: ArrayLike, bucket: str,
     """The ``count`` heads with the most weight in ``bucket``, best first.
 
     Returns ``(layer, head, weight)`` triples, layer and head 0-based.
+    Taught in notebook 06, "Heads nobody engineered".
     """
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {BUCKETS}, got {bucket!r}")

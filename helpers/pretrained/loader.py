@@ -13,6 +13,8 @@ never fetched from the network.
 * :func:`unpack_model` -- unpack (atomically: into a temporary folder, then renamed)
   and verify; returns the folder.
 * :func:`verify_model_files` -- raise :class:`ChecksumError` unless every file matches.
+
+Taught in notebook 06, "Real tokens" (where the model comes from).
 """
 
 from __future__ import annotations

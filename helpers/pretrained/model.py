@@ -32,6 +32,7 @@ class BertConfig:
 
     all-MiniLM-L6-v2: ``vocab_size=30522, d_model=384, num_layers=6, num_heads=12,
     d_ff=1536, max_positions=512, type_vocab_size=2, layer_norm_eps=1e-12``.
+    Taught in notebook 06, "Real tokens".
     """
 
     vocab_size: int
@@ -121,6 +122,8 @@ class TokenBatch:
         a word split into sub-words share it. -1 for ``[CLS]``, ``[SEP]`` and padding.
     tokens : tuple of tuples of str, one per text
         The tokens as strings, without the padding.
+
+    Taught in notebook 06, "Real tokens". (padding: "A real batch with padding").
     """
 
     ids: NDArray[np.int64]
@@ -161,6 +164,7 @@ class PretrainedModel:
 
         Adds ``[CLS]`` in front and ``[SEP]`` at the end of each text and pads
         shorter texts with ``[PAD]`` (id 0, mask False) to the longest.
+        Taught in notebook 06, "Real tokens".
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts or not all(isinstance(t, str) for t in texts):
@@ -194,6 +198,7 @@ class PretrainedModel:
 
         E.g. ``"attention.self.query.weight"`` ``(d_model, d_model)`` and
         ``"intermediate.dense.weight"`` ``(d_ff, d_model)``, in the ``(out, in)`` layout.
+        Taught in notebook 06, "Their layout, our layout".
         """
         prefix = f"encoder.layer.{self._check_layer(layer)}."
         return {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
@@ -205,6 +210,7 @@ class PretrainedModel:
         ``W_k``, ``W_v`` and ``W_o`` (``attention.output.dense``), so that
         ``x @ W_q + b_q`` equals BERT's ``x @ query.weight.T + query.bias``.
         Returns a new layer holding copies: changing it leaves the model alone.
+        Taught in notebook 06, "Their layout, our layout".
         """
         w = self.layer_weights(layer)
         mha = MultiHeadAttention(self.config.d_model, self.config.num_heads, bias=True,

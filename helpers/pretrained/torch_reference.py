@@ -28,6 +28,7 @@ def torch_attention_layer(model: PretrainedModel, layer: int) -> Any:
 
     PyTorch stacks ``W_q, W_k, W_v`` (each ``(out, in)``, as BERT stores them) as the
     rows of ``in_proj_weight`` ``(3 d_model, d_model)``. In eval mode (no dropout).
+    Taught in notebook 06, "Their layout, our layout".
     """
     import torch
 
@@ -43,7 +44,11 @@ def torch_attention_layer(model: PretrainedModel, layer: int) -> Any:
 
 
 def torch_encoder_layer(model: PretrainedModel, layer: int) -> Any:
-    """``torch.nn.TransformerEncoderLayer`` (post-LN, exact GELU) with layer ``layer``'s weights."""
+    """``torch.nn.TransformerEncoderLayer`` (post-LN, exact GELU) with layer ``layer``'s weights.
+
+    Takes and returns batch-first ``(B, L, d_model)`` tensors.
+    Taught in notebook 06, "The whole encoder in NumPy".
+    """
     import torch
 
     cfg, w = model.config, model.layer_weights(layer)
@@ -71,7 +76,7 @@ def torch_encoder_outputs(model: PretrainedModel, embeddings: ArrayLike,
     ``src_key_padding_mask`` means the opposite (True = ignore), so it gets ``~mask``.
     Returns ``num_layers`` float32 arrays ``(B, L, d_model)``. Only real tokens'
     rows are meaningful: PyTorch's inference fast path may fill padded rows
-    differently.
+    differently. Taught in notebook 06, "The whole encoder in NumPy".
     """
     import torch
 
