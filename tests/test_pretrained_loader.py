@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,6 +140,34 @@ def test_unpack_replaces_a_corrupt_cache_and_leaves_no_temporary_folder(small_ar
     verify_model_files(target)
     assert (target / "config.json").read_bytes() == contents["config.json"]
     assert sorted(p.name for p in target.parent.iterdir()) == ["minilm"]  # no temporary folder
+
+
+def test_losing_the_rename_race_keeps_the_winners_files(small_archive, tmp_path, monkeypatch):
+    zip_path, _ = small_archive
+    target = tmp_path / "minilm"
+    real_rename = Path.rename
+    calls = []
+
+    def another_process_wins(self, dest):
+        calls.append(dest)
+        if len(calls) > 1:  # the other process's own rename
+            return real_rename(self, dest)
+        unpack_model(zip_path, dest)  # it finishes first: dest now holds good files
+        raise OSError("target exists")
+
+    monkeypatch.setattr(Path, "rename", another_process_wins)
+    assert unpack_model(zip_path, target) == target
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert len(calls) == 2  # ours failed, the other process's succeeded
+    verify_model_files(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["minilm", "model.zip"]
+
+
+def test_an_unwritable_cache_names_the_environment_variable(small_archive, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(OSError, match=r"set ATTENTION_FROM_SCRATCH_CACHE to a writable folder"):
+        unpack_model(small_archive[0], blocker / "sub" / "minilm")
 
 
 def test_a_good_cache_is_used_without_the_archive(small_archive, tmp_path):

@@ -146,8 +146,12 @@ def unpack_model(zip_path: str | os.PathLike[str] | None = None,
     except (FileNotFoundError, ChecksumError):
         pass
     zip_path = model_zip_path() if zip_path is None else Path(zip_path)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    except OSError as err:
+        raise OSError(f"cannot unpack the model into {folder.parent} ({err.strerror}); set "
+                      f"{CACHE_ENV} to a writable folder") from err
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         _unpack_into(zip_path, tmp)
