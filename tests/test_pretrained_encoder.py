@@ -102,7 +102,7 @@ def test_layer_0_attention_equals_torch_multihead_attention(model):
         theirs, theirs_w = torch_attention_layer(model, 0)(t, t, t, need_weights=True,
                                                            average_attn_weights=False)
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=TOL)
-    np.testing.assert_allclose(ours_w, theirs_w.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours_w, theirs_w.numpy(), rtol=0, atol=2e-6)  # measured 6e-7
     mha = model.attention_layer(0)
     assert mha.W_q.dtype == np.float32 and mha.W_q.shape == (384, 384)
     np.testing.assert_array_equal(mha.W_q, model.layer_weights(0)["attention.self.query.weight"].T)
