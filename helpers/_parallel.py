@@ -1,32 +1,39 @@
-"""Run independent NumPy blocks on several threads, with BLAS kept to one thread each.
+"""Run independent NumPy blocks on several threads, without ever touching the BLAS settings.
 
 NumPy releases the GIL inside matrix products and ufunc loops, so Python threads
 that each work on their own ``(batch, head, rows)`` block really run in
 parallel. The catch is the BLAS library behind ``@``: OpenBLAS starts its own
 threads for every product above a small size, and two Python threads each
 asking for two BLAS threads on a two-core machine fight over the cores (the
-product then runs several times slower, not faster). So while the blocks run,
-the BLAS is switched to one thread and switched back afterwards.
+product then runs several times slower, not faster).
 
-The switch is made with ``threadpoolctl``, which knows OpenBLAS, MKL, BLIS and
-FlexiBLAS. If it finds no BLAS it can control, :func:`run_blocks` runs the
-blocks one after the other on the calling thread, leaving the BLAS to
-parallelise each product.
+Earlier versions switched the BLAS to one thread for the duration of a call.
+That setting is process-wide, so a switch can never be made safe: a user's
+``threadpool_limits`` running in another thread during the call records the
+temporary value and restores it afterwards (the process is left at one BLAS
+thread), threadpoolctl ignores limits set from a thread other than the one that
+set them first, and a ``fork`` during a call leaves the child at one thread.
+
+So this module only *reads* the BLAS thread count, on every call, and divides
+the cores accordingly: ``usable_cores() // blas_threads`` threads of its own
+(at least 1, at most 8). With the BLAS free to use every core (the default),
+a call runs on the calling thread and the BLAS parallelises each product; with
+the BLAS limited to one thread (``with threadpool_limits(1): ...``, or
+``OPENBLAS_NUM_THREADS=1``), the blocks are spread over the cores. Whatever
+the user sets is what the process keeps.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import TypeVar
+from pathlib import Path
 
+import numpy as np
 from threadpoolctl import ThreadpoolController
-
-T = TypeVar("T")
 
 _MAX_WORKERS = 8  # beyond this, the blocks of an attention call are too few to share
 
@@ -39,26 +46,45 @@ def usable_cores() -> int:
 
 
 @functools.cache
-def _blas_controller() -> ThreadpoolController | None:
-    """threadpoolctl's handle on the BLAS libraries loaded in this process, or None.
+def _blas_libraries() -> tuple[object, ...]:
+    """threadpoolctl's handles on NumPy's BLAS (all loaded BLAS libraries if it cannot tell).
 
-    Built once: inspecting the loaded libraries costs ~0.1 ms, limiting through
-    a ready controller ~10 µs. NumPy's BLAS is loaded with NumPy, so it is
-    always among them.
+    Built once: inspecting the loaded libraries costs ~0.1 ms; reading a thread
+    count through a ready handle ~1 µs.
     """
-    controller = ThreadpoolController().select(user_api="blas")
-    return controller if controller.lib_controllers else None
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    numpy_dir = Path(np.__file__).resolve().parent
+    bundled = {numpy_dir.parent / "numpy.libs", numpy_dir / ".libs"}
+    own = [lib for lib in libs if Path(lib.filepath).resolve().parent in bundled]
+    return tuple(own or libs)
 
 
-_blas_lock = threading.Lock()
+def blas_threads() -> int | None:
+    """The number of threads NumPy's BLAS may use right now, or None if unknown."""
+    counts = [n for lib in _blas_libraries() if (n := lib.get_num_threads()) is not None]
+    return max(counts) if counts else None
+
+
+def num_workers() -> int:
+    """Threads :func:`run_blocks` uses now: ``usable_cores() // blas_threads()``, in ``[1, 8]``.
+
+    1 when the BLAS threading cannot be read (the BLAS then parallelises each
+    product on its own).
+    """
+    threads = blas_threads()
+    if threads is None or threads < 1:
+        return 1
+    return max(1, min(usable_cores() // threads, _MAX_WORKERS))
+
+
 _pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
 
 
 def _forget_after_fork() -> None:
-    """In a forked child: the parent's pool threads do not exist there, and a lock
-    held by one of them would never be released. Start afresh."""
-    global _blas_lock
-    _blas_lock = threading.Lock()
+    """In a forked child the parent's pool threads do not exist: start afresh."""
+    global _pools_lock
+    _pools_lock = threading.Lock()
     _pools.clear()
 
 
@@ -66,60 +92,56 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Switch the BLAS to one thread for the block, then restore its thread count.
-
-    The thread count is a process-wide setting, so callers are serialised by a
-    lock: two attention calls from different threads never restore each
-    other's setting half-way.
-    """
-    controller = _blas_controller()
-    assert controller is not None
-    with _blas_lock, controller.limit(limits=1):
-        yield
-
-
 def _pool(workers: int) -> ThreadPoolExecutor:
     """This process's pool of ``workers - 1`` helper threads (the caller is the other one)."""
-    pool = _pools.get(workers)
-    if pool is None:
-        pool = _pools[workers] = ThreadPoolExecutor(
-            max_workers=workers - 1, thread_name_prefix="helpers-attention"
-        )
-    return pool
+    with _pools_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ThreadPoolExecutor(
+                max_workers=workers - 1, thread_name_prefix="helpers-attention"
+            )
+        return pool
 
 
-def num_workers() -> int:
-    """Threads :func:`run_blocks` uses: the usable cores (at most 8), or 1 without BLAS control."""
-    if _blas_controller() is None:
-        return 1
-    return min(usable_cores(), _MAX_WORKERS)
+def _run_range(stage: Callable[[int, int], None], start: int, stop: int) -> None:
+    """Run one range with floating-point warnings off: every caller checks its results for
+    NaN and infinity itself and raises a clear error (warnings are per thread, so the
+    caller's own ``np.errstate`` would not reach a pool thread)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        stage(start, stop)
 
 
-def run_blocks(stages: Sequence[Callable[[int, int], None]], num_items: Sequence[int]) -> None:
+def run_blocks(
+    stages: Sequence[Callable[[int, int], None]],
+    num_items: Sequence[int],
+    workers: int | None = None,
+) -> None:
     """Run each stage over its items, split into one contiguous range per thread.
 
     ``stages[s](start, stop)`` must process items ``start .. stop-1`` of stage
     ``s`` and write its results into arrays that no other range touches. Stage
     ``s + 1`` starts only when every range of stage ``s`` has finished (so a
-    stage may read what the previous one wrote). An exception raised in any
-    range is re-raised here.
+    stage may read what the previous one wrote). A stage with no items is
+    skipped. An exception raised in any range is re-raised here. ``workers``
+    defaults to :func:`num_workers`.
     """
-    workers = num_workers()
+    workers = num_workers() if workers is None else max(1, int(workers))
     if workers == 1:
         for stage, n in zip(stages, num_items, strict=True):
-            stage(0, n)
+            if n:
+                _run_range(stage, 0, n)
         return
     pool = _pool(workers)
-    with _single_threaded_blas():
-        for stage, n in zip(stages, num_items, strict=True):
-            parts = min(workers, n)
-            bounds = [n * i // parts for i in range(parts + 1)]
-            futures = [pool.submit(stage, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-            try:
-                stage(bounds[0], bounds[1])  # the calling thread takes the first range
-            finally:
-                wait(futures)  # never leave a range running behind an exception
-            for future in futures:
-                future.result()  # re-raises a range's exception
+    for stage, n in zip(stages, num_items, strict=True):
+        if not n:
+            continue
+        parts = min(workers, n)
+        bounds = [n * i // parts for i in range(parts + 1)]
+        futures = [pool.submit(_run_range, stage, bounds[i], bounds[i + 1])
+                   for i in range(1, parts)]
+        try:
+            _run_range(stage, bounds[0], bounds[1])  # the calling thread takes the first range
+        finally:
+            wait(futures)  # never leave a range running behind an exception
+        for future in futures:
+            future.result()  # re-raises a range's exception

@@ -22,14 +22,21 @@ everywhere (see :func:`helpers.softmax`) and contributes nothing to any gradient
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from helpers._validate import as_float_array, check_qkv, require_ndim
-from helpers.attention import FloatArray, _apply_mask, _check_mask, softmax
+from helpers._validate import (
+    FloatArray,
+    as_float_arrays,
+    check_qkv,
+    check_scale,
+    match_dtype,
+    require_finite,
+    require_ndim,
+)
+from helpers.attention import masked_scores, softmax
 
 __all__ = ["attention_backward", "numerical_gradient", "softmax_backward"]
 
@@ -58,10 +65,18 @@ def softmax_backward(P: ArrayLike, dP: ArrayLike) -> FloatArray:
     ValueError
         If ``P`` and ``dP`` have different shapes.
     """
-    P = as_float_array(P, "P")
-    dP = as_float_array(dP, "dP")
+    arrays = as_float_arrays(P=P, dP=dP)
+    P, dP = arrays["P"], arrays["dP"]
     if P.shape != dP.shape:
         raise ValueError(f"P and dP must have the same shape, got P {P.shape} and dP {dP.shape}")
+    require_ndim(P, "P", "(..., n)", min_ndim=1)
+    require_finite(P, "P")
+    require_finite(dP, "dP")
+    return _softmax_backward(P, dP)
+
+
+def _softmax_backward(P: FloatArray, dP: FloatArray) -> FloatArray:
+    """:func:`softmax_backward` on checked arrays."""
     return P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
 
 
@@ -84,12 +99,14 @@ def attention_backward(
     mask: ArrayLike | None = None,
     *,
     scale: float | None = None,
+    is_causal: bool = False,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     r"""Gradients of scaled dot-product attention with respect to ``Q``, ``K`` and ``V``.
 
     Recomputes the forward pass ``O = softmax(scale * Q K^T + mask) V`` (the
-    same as :func:`helpers.attention` for ``scale=None``) and applies the
-    chain rule backwards from ``dO``. See the module docstring for the equations.
+    same as :func:`helpers.attention`, with the same checks) and applies the
+    chain rule backwards from ``dO``. See the module docstring for the
+    equations (notebook 07, section 8).
 
     Parameters
     ----------
@@ -101,13 +118,16 @@ def attention_backward(
         Values.
     dO : array_like, shape (..., L_q, d_v)
         Gradient of the loss with respect to the attention output; its shape
-        is the output's shape (the leading axes of Q, K, V broadcast together).
+        is the output's shape (the leading axes of Q, K, V broadcast together)
+        and its dtype that of Q, K and V.
     mask : array_like, optional, broadcastable to (..., L_q, L_k)
         Boolean (True = may attend) or float (added to the scaled scores), as
         in :func:`helpers.attention`. Masks receive no gradient.
     scale : float, keyword-only, optional
         Factor applied to ``Q K^T``; default ``1 / sqrt(d_k)``. ``scale=1.0``
         gives unscaled dot-product attention.
+    is_causal : bool, keyword-only
+        PyTorch's top-left causal mask, as in :func:`helpers.attention`.
 
     Returns
     -------
@@ -115,44 +135,49 @@ def attention_backward(
     dK : ndarray, shape of K
     dV : ndarray, shape of V
         Gradients summed over any axes that broadcasting stretched, so each has
-        the shape of its input. Rows of a fully masked query get zero gradient.
+        the shape of its input. Rows of a query with nothing to attend to (all
+        keys masked, or ``L_k = 0``) get zero gradient.
 
     Raises
     ------
     ValueError
-        If the feature sizes of Q and K differ, K and V have different lengths,
-        the leading axes do not broadcast, ``dO`` does not have the output's
-        shape, or the mask does not broadcast to the scores.
+        As :func:`helpers.attention`, and if ``dO`` does not have the output's
+        shape or holds NaN or infinity.
     TypeError
-        If an input is not numeric.
+        As :func:`helpers.attention` (mixed dtypes, integer masks, a ``scale``
+        that is not a real number), and if ``dO`` has another dtype.
     """
     Q, K, V, lead, single_query = check_qkv(Q, K, V)
-    dO = as_float_array(dO, "dO")
+    dO = match_dtype(dO, "dO", Q, "Q")
     if single_query:
         require_ndim(dO, "dO", "(d_v,) for a 1-D Q", min_ndim=1, max_ndim=1)
         dO = dO[np.newaxis, :]
-        if mask is not None:
-            mask = np.asarray(mask)
-            mask = mask[..., np.newaxis, :] if mask.ndim == 1 else mask
     out_shape = (*lead, Q.shape[-2], V.shape[-1])
     if dO.shape != out_shape:
         raise ValueError(
             f"dO must have the output's shape (..., L_q, d_v) = {out_shape}, got {dO.shape}"
         )
-    s = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else float(scale)
+    require_finite(dO, "dO")
+    s = check_scale(scale, Q.shape[-1])
 
     # Forward pass, keeping the weights P.
-    scores = (Q @ np.swapaxes(K, -1, -2)) * s  # (..., L_q, L_k)
-    if mask is not None:
-        scores = _apply_mask(scores, _check_mask(mask, scores.shape))
+    scores = masked_scores(Q, K, mask, scale=s, is_causal=is_causal,
+                           single_query=single_query)  # (..., L_q, L_k)
     P = softmax(scores, axis=-1)  # (..., L_q, L_k)
 
     # Backward pass.
-    dV = np.swapaxes(P, -1, -2) @ dO  # (..., L_k, d_v)
-    dP = dO @ np.swapaxes(V, -1, -2)  # (..., L_q, L_k)
-    dS = softmax_backward(P, dP)  # (..., L_q, L_k); zero where P is zero
-    dQ = (dS @ K) * s  # (..., L_q, d_k)
-    dK = (np.swapaxes(dS, -1, -2) @ Q) * s  # (..., L_k, d_k)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dV = np.swapaxes(P, -1, -2) @ dO  # (..., L_k, d_v)
+        dP = dO @ np.swapaxes(V, -1, -2)  # (..., L_q, L_k)
+        dS = _softmax_backward(P, dP)  # (..., L_q, L_k); zero where P is zero
+        dQ = (dS @ K) * s  # (..., L_q, d_k)
+        dK = (np.swapaxes(dS, -1, -2) @ Q) * s  # (..., L_k, d_k)
+    for name, grad in (("dQ", dQ), ("dK", dK), ("dV", dV)):
+        if not np.isfinite(grad).all():
+            raise ValueError(
+                f"the gradient {name} overflows {grad.dtype}: it is not finite; scale the "
+                "inputs or dO down, or compute in float64"
+            )
 
     dQ = _unbroadcast(dQ, Q.shape)
     if single_query:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from helpers._validate import as_float_array, require_ndim
+from helpers._mask_validation import mask_array
+from helpers._validate import as_float_array, require_finite, require_ndim
 from helpers.math_utils import entropy
 
 
@@ -22,7 +23,7 @@ def _allowed_counts(weights: NDArray[np.floating], mask: ArrayLike | None) -> ND
     """Number of keys each query may attend to, shape ``weights.shape[:-1]``."""
     if mask is None:
         return np.full(weights.shape[:-1], weights.shape[-1], dtype=np.int64)
-    m = np.asarray(mask)
+    m = mask_array(mask)
     if m.dtype.kind != "b":
         raise TypeError(f"mask must be boolean (True = may attend), got dtype {m.dtype}")
     try:
@@ -54,6 +55,7 @@ def normalized_entropy(weights: ArrayLike, mask: ArrayLike | None = None) -> NDA
     """
     w = as_float_array(weights, "weights")
     require_ndim(w, "weights", "(..., L_q, L_k)", min_ndim=2)
+    require_finite(w, "weights")
     n = _allowed_counts(w, mask)
     h = entropy(w, axis=-1)
     log_n = np.log(np.maximum(n, 1)).astype(w.dtype)
@@ -115,6 +117,7 @@ def diagnose_uniform_attention(
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
     w = as_float_array(weights, "weights")
     require_ndim(w, "weights", "(..., L_q, L_k)", min_ndim=2)
+    require_finite(w, "weights")
     n = _allowed_counts(w, mask)
     ratio = normalized_entropy(w, mask)
     rows = n > 1

@@ -13,8 +13,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from helpers._validate import as_float_array, positive_int, require_ndim
-from helpers.attention import FloatArray, _check_tokens, attention, combine_heads, split_heads
+from helpers._mask_validation import check_multihead_mask
+from helpers._validate import (
+    FloatArray,
+    as_float_array,
+    as_float_arrays,
+    positive_int,
+    require_finite,
+    require_ndim,
+)
+from helpers.attention import attention
+from helpers.heads import combine_heads, split_heads
 
 
 def repeat_kv(x: ArrayLike, num_groups: int) -> FloatArray:
@@ -67,8 +76,10 @@ def grouped_query_attention(
     num_kv_heads : int
         Number of key/value heads ``h_kv``; must divide ``num_heads``.
     mask : array_like, optional
-        Broadcastable to the scores ``(batch, h, seq, seq)`` (``(h, seq, seq)``
-        for 2-D ``x``); boolean True = may attend, or float added to scores.
+        As in :func:`helpers.multi_head_attention`: boolean (True = may attend)
+        or float (added to the scores), of shape ``(seq, seq)`` or
+        ``(batch, h, seq, seq)`` (each axis full or 1), or ``(h, seq, seq)``
+        for 2-D ``x``; a 3-D mask with batched ``x`` is rejected as ambiguous.
 
     Returns
     -------
@@ -78,12 +89,20 @@ def grouped_query_attention(
     Raises
     ------
     ValueError
-        If a head count does not divide what it must, or a weight has the wrong shape.
+        If a head count does not divide what it must, a weight has the wrong
+        shape, an input holds NaN or infinity, a projection or the scores
+        overflow, or the mask has the wrong shape.
+    TypeError
+        If the inputs' dtypes differ, or the mask is neither boolean nor floating.
     """
-    x = _check_tokens(x, "x")
+    arrays = as_float_arrays(x=x, W_q=W_q, W_k=W_k, W_v=W_v, W_o=W_o)
+    x = arrays["x"]
+    require_ndim(x, "x", "(batch, seq, d_model) or (seq, d_model)", min_ndim=2, max_ndim=3)
     num_heads = positive_int(num_heads, "num_heads")
     num_kv_heads = positive_int(num_kv_heads, "num_kv_heads")
     d_model = x.shape[-1]
+    if d_model == 0:
+        raise ValueError(f"x has d_model = 0 features (shape {x.shape}): d_k must be >= 1")
     if d_model % num_heads:
         raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
     if num_heads % num_kv_heads:
@@ -97,20 +116,37 @@ def grouped_query_attention(
         "W_v": (d_model, num_kv_heads * d_k),
         "W_o": (d_model, d_model),
     }
-    W = {}
-    for name, value in zip(shapes, (W_q, W_k, W_v, W_o), strict=True):
-        W[name] = as_float_array(value, name)
-        if W[name].shape != shapes[name]:
+    W = {name: arrays[name] for name in shapes}
+    for name, shape in shapes.items():
+        if W[name].shape != shape:
             raise ValueError(
-                f"{name} must have shape {shapes[name]} for d_model={d_model}, "
+                f"{name} must have shape {shape} for d_model={d_model}, "
                 f"num_heads={num_heads}, num_kv_heads={num_kv_heads}; got {W[name].shape}"
             )
+    for name, arr in arrays.items():
+        require_finite(arr, name)
+    if mask is not None:
+        batched = x.ndim == 3
+        mask = check_multihead_mask(mask, batched=batched, batch=x.shape[0] if batched else 1,
+                                    num_heads=num_heads, L_q=x.shape[-2], L_k=x.shape[-2],
+                                    dtype=x.dtype)
     group = num_heads // num_kv_heads
-    Q = split_heads(x @ W["W_q"], num_heads)  # (..., h, seq, d_k)
-    K = split_heads(x @ W["W_k"], num_kv_heads)  # (..., h_kv, seq, d_k)
-    V = split_heads(x @ W["W_v"], num_kv_heads)  # (..., h_kv, seq, d_k)
+    with np.errstate(over="ignore", invalid="ignore"):
+        projected = {name: x @ W[name] for name in ("W_q", "W_k", "W_v")}
+    for name, arr in projected.items():
+        if not np.isfinite(arr).all():
+            raise ValueError(f"the projection x @ {name} overflows {arr.dtype}: it is not "
+                             "finite; scale the inputs down or compute in float64")
+    Q = split_heads(projected["W_q"], num_heads)  # (..., h, seq, d_k)
+    K = split_heads(projected["W_k"], num_kv_heads)  # (..., h_kv, seq, d_k)
+    V = split_heads(projected["W_v"], num_kv_heads)  # (..., h_kv, seq, d_k)
     heads, weights = attention(Q, repeat_kv(K, group), repeat_kv(V, group), mask)
-    return combine_heads(heads) @ W["W_o"], weights  # (..., seq, d_model), (..., h, seq, seq)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = combine_heads(heads) @ W["W_o"]  # (..., seq, d_model)
+    if not np.isfinite(out).all():
+        raise ValueError(f"the output projection overflows {out.dtype}: it is not finite; "
+                         "scale the inputs down or compute in float64")
+    return out, weights  # (..., seq, d_model), (..., h, seq, seq)
 
 
 def kv_cache_bytes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from helpers._validate import as_float_array, require_ndim
+from helpers._validate import as_float_array, require_finite, require_ndim
 
 
 def softmax_jacobian(p: ArrayLike) -> NDArray[np.floating]:
@@ -17,6 +17,7 @@ def softmax_jacobian(p: ArrayLike) -> NDArray[np.floating]:
     """
     p = as_float_array(p, "p")
     require_ndim(p, "p", "(..., n)", min_ndim=1)
+    require_finite(p, "p")
     outer = p[..., :, np.newaxis] * p[..., np.newaxis, :]  # (..., n, n)
     return np.einsum("...i,ij->...ij", p, np.eye(p.shape[-1], dtype=p.dtype)) - outer
 
@@ -27,14 +28,25 @@ def entropy(p: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
     Ranges from 0 (all weight on one entry) to ``ln n`` (uniform over ``n`` entries).
     """
     p = as_float_array(p, "p")
+    require_ndim(p, "p", "(..., n)", min_ndim=1)
+    require_finite(p, "p")
     terms = np.zeros_like(p)
     np.multiply(p, np.log(p, out=np.zeros_like(p), where=p > 0), out=terms, where=p > 0)
     return -terms.sum(axis=axis)
 
 
 def logsumexp(x: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
-    r"""Stable :math:`\ln \sum_i e^{x_i}` along ``axis`` (``-inf`` for an all ``-inf`` slice)."""
+    r"""Stable :math:`\ln \sum_i e^{x_i}` along ``axis``.
+
+    ``-inf`` for an all ``-inf`` slice and for an empty one (a sum of nothing is 0);
+    ``+inf`` entries give ``+inf``. Raises ``ValueError`` for a 0-D ``x`` or NaN.
+    """
     x = as_float_array(x, "x")
+    require_ndim(x, "x", "(..., n)", min_ndim=1)
+    if np.isnan(x).any():
+        raise ValueError("logsumexp input contains NaN")
+    if x.shape[axis] == 0:
+        return np.full(np.delete(x.shape, axis % x.ndim), -np.inf, dtype=x.dtype)
     peak = np.max(x, axis=axis, keepdims=True)
     peak[~np.isfinite(peak)] = 0.0
     with np.errstate(divide="ignore"):

@@ -150,19 +150,28 @@ def test_float32_stays_float32_inside():
     [
         (np.float32, np.float32, np.float64),
         (np.float64, np.float32, np.float32),
-        (np.int64, np.int64, np.int64),
-        (np.float32, np.int32, np.float32),
+        (np.float32, np.int32, np.float32),  # integers are read as float64: a mix with float32
     ],
 )
-def test_dtype_rules_match_attention(dq, dk, dv):
+def test_mixed_dtypes_raise_like_attention(dq, dk, dv):
     rng = np.random.default_rng(7)
     Q = rng.integers(-3, 4, (6, 4)).astype(dq)
     K = rng.integers(-3, 4, (8, 4)).astype(dk)
     V = rng.integers(-3, 4, (8, 2)).astype(dv)
+    with pytest.raises(TypeError) as dense_err:
+        attention(Q, K, V)
+    with pytest.raises(TypeError) as tiled_err:
+        tiled_attention(Q, K, V, block_size=3)
+    assert str(tiled_err.value) == str(dense_err.value)
+    assert "must share one dtype" in str(tiled_err.value)
+
+
+def test_integer_inputs_become_float64():
+    rng = np.random.default_rng(7)
+    Q, K, V = (rng.integers(-3, 4, s) for s in ((6, 4), (8, 4), (8, 2)))
     out = tiled_attention(Q, K, V, block_size=3)
-    ref = attention(Q, K, V)[0]
-    assert out.dtype == ref.dtype
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, attention(Q, K, V)[0], rtol=1e-12, atol=1e-12)
 
 
 def test_inputs_are_not_modified():
@@ -202,16 +211,19 @@ def test_shape_errors_match_attention(sq, sk, sv):
     assert any(str(shape) in str(tiled_err.value) for shape in (sq, sk, sv))
 
 
-def test_no_keys_is_an_error():
-    with pytest.raises(ValueError, match="at least one key"):
-        tiled_attention(np.ones((3, 4)), np.ones((0, 4)), np.ones((0, 2)))
+def test_no_keys_gives_a_zero_output_like_attention():
+    for causal in (False, True):
+        out = tiled_attention(np.ones((3, 4)), np.ones((0, 4)), np.ones((0, 2)), causal=causal)
+        assert out.shape == (3, 2) and (out == 0).all()
+        np.testing.assert_array_equal(out, attention(np.ones((3, 4)), np.ones((0, 4)),
+                                                     np.ones((0, 2)), is_causal=causal)[0])
 
 
-@pytest.mark.parametrize("name", ["Q", "K"])
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_non_finite_queries_and_keys_are_rejected(name, bad):
+@pytest.mark.parametrize("name", ["Q", "K", "V"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_are_rejected(name, bad):
     arrays = {"Q": np.ones((3, 4)), "K": np.ones((5, 4)), "V": np.ones((5, 2))}
-    arrays[name][1, 2] = bad
+    arrays[name][1, 1] = bad
     with pytest.raises(ValueError, match=f"{name} contains NaN or infinity"):
         tiled_attention(**arrays)
 
@@ -239,6 +251,8 @@ def test_bad_block_size(block_size, error, match):
 def test_causal_must_be_a_bool():
     with pytest.raises(TypeError, match="causal must be True or False"):
         tiled_attention(np.ones((3, 4)), np.ones((5, 4)), np.ones((5, 2)), causal="yes")
+    with pytest.raises(TypeError, match="is_causal must be True or False"):
+        tiled_attention(np.ones((3, 4)), np.ones((5, 4)), np.ones((5, 2)), is_causal=1)
 
 
 # ----------------------------------------------------------------------------- memory
