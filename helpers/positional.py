@@ -91,7 +91,7 @@ def sinusoidal_positional_encoding(
         shape ``(..., L, d)``.
     base : float, keyword-only
         Base of the frequencies (see :func:`positional_frequencies`).
-    dtype : numpy floating dtype, keyword-only
+    dtype : np.float32 or np.float64, keyword-only
         Computed in float64, then cast (float32 to add to float32 embeddings
         without promoting them).
 
@@ -107,13 +107,15 @@ def sinusoidal_positional_encoding(
     ValueError
         If ``d_model`` is odd or a size is not positive.
     TypeError
-        If a size is not an integer or ``dtype`` is not a floating type.
+        If a size is not an integer or ``dtype`` is not float32/float64.
     """
     L = positive_int(seq_len, "seq_len")
     omega = positional_frequencies(d_model, base=base)  # (d/2,)
     out_dtype = np.dtype(dtype)
-    if out_dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating type, got {out_dtype}")
+    if out_dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"dtype must be float32 or float64 (the dtypes attention computes in), got {out_dtype}"
+        )
     angles = np.arange(L, dtype=np.float64)[:, np.newaxis] * omega  # (L, d/2)
     pe = np.empty((L, omega.size * 2), dtype=np.float64)  # (L, d)
     pe[:, 0::2] = np.sin(angles)

@@ -54,8 +54,9 @@ def test_dtype():
     assert pe.dtype == np.float32
     x = np.ones((5, 8), dtype=np.float32)
     assert (x + pe).dtype == np.float32
-    with pytest.raises(TypeError, match="floating"):
-        sinusoidal_positional_encoding(5, 8, dtype=np.int64)
+    for bad in (np.int64, np.float16):
+        with pytest.raises(TypeError, match="float32 or float64"):
+            sinusoidal_positional_encoding(5, 8, dtype=bad)
 
 
 @settings(max_examples=40, deadline=None)
