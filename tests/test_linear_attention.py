@@ -282,3 +282,20 @@ def test_bad_input_raises_clear_errors():
         draw_random_features(8, 0, 0)
     with pytest.raises(TypeError, match="orthogonal must be True or False"):
         draw_random_features(8, 8, 0, orthogonal="yes")
+
+
+def test_benchmark_script_quick_run():
+    """benchmarks/bench_linear.py runs and reports every method and length (never its speed)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_linear.py"
+    spec = importlib.util.spec_from_file_location("bench_linear", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--quick"])
+    for n in (64, 128, 256):
+        assert f"\n| {n} |" in result["report"]
+    assert "| slope (N >= 64) |" in result["report"]
+    assert set(result["results"]["dense"]) == {64, 128}  # quadratic methods stop early
+    assert all(t > 0 for times in result["results"].values() for t in times.values())
