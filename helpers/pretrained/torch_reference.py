@@ -9,12 +9,27 @@ tests. torch is imported inside the functions: the rest of the library never nee
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from helpers.pretrained.model import PretrainedModel
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run PyTorch on one thread, then restore its setting (tens of tokens: threads cost more)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _tensor(array: np.ndarray) -> Any:
@@ -83,7 +98,7 @@ def torch_encoder_outputs(model: PretrainedModel, embeddings: ArrayLike,
     x = _tensor(np.asarray(embeddings))
     pad = None if attention_mask is None else torch.from_numpy(~np.asarray(attention_mask, bool))
     outputs = []
-    with torch.inference_mode():
+    with torch.inference_mode(), _one_torch_thread():
         for layer in range(model.config.num_layers):
             x = torch_encoder_layer(model, layer)(x, src_key_padding_mask=pad)
             outputs.append(x.numpy().copy())
