@@ -1,0 +1,134 @@
+"""helpers.training.optim: SGD, Adam and AdamW equal torch.optim's over many steps (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.training.optim import SGD, Adam, AdamW
+
+STEPS = 60
+SHAPES = {"W": (5, 3), "b": (3,), "s": ()}
+
+
+def quadratic_grads(params: dict[str, np.ndarray], targets: dict[str, np.ndarray]):
+    """Gradient of sum((p - t)^2 * (1 + p^2)): nonlinear, so the path depends on every step."""
+    return {k: 2 * (p - targets[k]) * (1 + p * p) + 2 * p * (p - targets[k]) ** 2
+            for k, p in params.items()}
+
+
+def run_both(ours_cls, torch_cls, kwargs, torch_kwargs=None, steps=STEPS):
+    rng = np.random.default_rng(0)
+    start = {k: np.array(rng.standard_normal(s)) for k, s in SHAPES.items()}
+    targets = {k: rng.standard_normal(s) for k, s in SHAPES.items()}
+    ours = {k: v.copy() for k, v in start.items()}
+    arrays = dict(ours)  # the same objects: updated in place
+    opt = ours_cls(ours, **kwargs)
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in start.items()}
+    t_opt = torch_cls(list(theirs.values()), **(torch_kwargs or kwargs))
+    worst = 0.0
+    for _ in range(steps):
+        opt.step(quadratic_grads(ours, targets))
+        t_opt.zero_grad()
+        for k, t in theirs.items():
+            g = quadratic_grads({k: t.detach().numpy()}, targets)[k]
+            t.grad = torch.from_numpy(np.asarray(g))
+        t_opt.step()
+        for k in ours:
+            ref = theirs[k].detach().numpy()
+            worst = max(worst, float(np.max(np.abs(ours[k] - ref) / (np.abs(ref) + 1e-3))))
+    assert all(ours[k] is arrays[k] for k in ours), "parameters must be updated in place"
+    assert all(not np.allclose(ours[k], start[k]) for k in ours), "nothing was trained"
+    return worst
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"lr": 0.01},
+    {"lr": 0.01, "momentum": 0.9},
+    {"lr": 0.01, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1},
+    {"lr": 0.01, "momentum": 0.8, "nesterov": True},
+])
+def test_sgd_equals_torch(kwargs):
+    assert run_both(SGD, torch.optim.SGD, kwargs) <= 1e-12
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"lr": 1e-3},
+    {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6},
+    {"lr": 0.02, "weight_decay": 0.1},
+])
+def test_adam_equals_torch(kwargs):
+    assert run_both(Adam, torch.optim.Adam, kwargs) <= 1e-12
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0.02}, {"lr": 0.02, "weight_decay": 0.5}])
+def test_adamw_equals_torch(kwargs):
+    assert run_both(AdamW, torch.optim.AdamW, kwargs) <= 1e-12
+
+
+def test_adam_and_adamw_decay_differently():
+    # Same weight decay, one step: L2 in Adam is normalised away, AdamW shrinks the weights.
+    p1, p2 = {"w": np.array([10.0, 0.1])}, {"w": np.array([10.0, 0.1])}
+    zero = {"w": np.zeros(2)}
+    Adam(p1, lr=0.1, weight_decay=0.01).step(zero)
+    AdamW(p2, lr=0.1, weight_decay=0.01).step(zero)
+    # Adam: g = 0.01 w, normalised by |g| -> every entry moves by about lr, whatever its size.
+    np.testing.assert_allclose(p1["w"], [10.0 - 0.1, 0.1 - 0.1], atol=1e-6)
+    # AdamW: w *= 1 - lr * wd, and the zero gradient moves nothing.
+    np.testing.assert_allclose(p2["w"], [10.0 * 0.999, 0.1 * 0.999], rtol=1e-15)
+
+
+def test_first_adam_step_has_size_lr_thanks_to_bias_correction():
+    g = np.array([1e-4, -3.0, 50.0])
+    p = {"w": np.zeros(3)}
+    Adam(p, lr=0.01).step({"w": g})
+    np.testing.assert_allclose(p["w"], -0.01 * np.sign(g), rtol=1e-3)
+
+
+def test_step_does_not_modify_the_gradients():
+    g = {"w": np.ones(3)}
+    keep = g["w"].copy()
+    for opt in (SGD({"w": np.zeros(3)}, momentum=0.9, weight_decay=0.1),
+                Adam({"w": np.zeros(3)}, weight_decay=0.1)):
+        opt.step(g)
+        opt.step(g)
+        np.testing.assert_array_equal(g["w"], keep)
+
+
+@pytest.mark.parametrize("grads, error, words", [
+    ({}, ValueError, "missing ['w']"),
+    ({"w": np.zeros(3), "x": np.zeros(1)}, ValueError, "unknown ['x']"),
+    ({"w": np.zeros((3, 1))}, ValueError, "shape (3, 1)"),
+    ({"w": np.array([1.0, np.nan, 0.0])}, ValueError, "NaN"),
+    ({"w": np.zeros(3, dtype=int)}, TypeError, "floating"),
+    ([np.zeros(3)], TypeError, "dict"),
+])
+def test_bad_gradients_get_clear_errors(grads, error, words):
+    opt = Adam({"w": np.zeros(3)})
+    with pytest.raises(error) as info:
+        opt.step(grads)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: Adam({"w": np.zeros(3, dtype=int)}), TypeError, "floating-point"),
+    (lambda: Adam([np.zeros(3)]), TypeError, "dict"),
+    (lambda: Adam({"w": np.zeros(3)}, lr=0), ValueError, "lr"),
+    (lambda: Adam({"w": np.zeros(3)}, lr=-1.0), ValueError, "lr"),
+    (lambda: Adam({"w": np.zeros(3)}, betas=(0.9, 1.0)), ValueError, "betas"),
+    (lambda: Adam({"w": np.zeros(3)}, betas=0.9), TypeError, "betas"),
+    (lambda: SGD({"w": np.zeros(3)}, nesterov=True), ValueError, "nesterov"),
+    (lambda: SGD({"w": np.zeros(3)}, momentum="0.9"), TypeError, "momentum"),
+])
+def test_bad_settings_get_clear_errors(make, error, words):
+    with pytest.raises(error) as info:
+        make()
+    assert words in str(info.value)
+
+
+def test_read_only_parameter_is_rejected():
+    w = np.zeros(3)
+    w.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        SGD({"w": w})
