@@ -37,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from helpers._validate import as_float_array, check_qkv, positive_int, require_finite
+from helpers._validate import as_float_array, check_bool, check_qkv, positive_int
 from helpers.attention import FloatArray
 from helpers.feature_maps import elu_feature_map, exp_max_feature_map
 
@@ -110,7 +110,7 @@ def _divide(num: FloatArray, den: FloatArray, out: FloatArray) -> None:
     np.divide(num, den, out=out)
 
 
-def _phi_qkv(Q, K, V, feature_map, causal, mask):
+def _phi_qkv(Q, K, V, feature_map, mask):
     """Shared checks of linear_attention and linear_attention_weights."""
     if mask is not None:
         raise ValueError(
@@ -118,14 +118,8 @@ def _phi_qkv(Q, K, V, feature_map, causal, mask):
             "would act on. Use causal=True for a causal mask, or helpers.attention / "
             "helpers.tiled_attention for other masks."
         )
-    if not isinstance(causal, (bool, np.bool_)):
-        raise TypeError(f"causal must be True or False, got {causal!r} ({type(causal).__name__})")
     phi = _resolve(feature_map)
-    Q, K, V, lead, single_query = check_qkv(Q, K, V)
-    if K.shape[-2] == 0 and Q.shape[-2] > 0:
-        raise ValueError(f"attention needs at least one key, got K of shape {K.shape}")
-    for name, arr in (("Q", Q), ("K", K), ("V", V)):
-        require_finite(arr, name)
+    Q, K, V, lead, single_query = check_qkv(Q, K, V)  # shapes, one dtype, finite values
     dtype = np.result_type(Q.dtype, K.dtype, V.dtype)
     phi_q = _features(phi, Q, "Q", dtype)  # (..., L_q, r)
     phi_k = _features(phi, K, "K", dtype)  # (..., L_k, r)
@@ -143,6 +137,7 @@ def linear_attention(
     V: ArrayLike,
     mask: None = None,
     *,
+    is_causal: bool = False,
     causal: bool = False,
     feature_map: FeatureMap = "elu",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -159,10 +154,13 @@ def linear_attention(
         Values. Leading axes of Q, K, V broadcast together.
     mask : None
         Must be None: an arbitrary mask needs the ``(L_q, L_k)`` matrix that
-        linear attention never builds (``ValueError`` otherwise). Use ``causal``.
-    causal : bool, keyword-only
+        linear attention never builds (``ValueError`` otherwise). Use ``is_causal``.
+    is_causal : bool, keyword-only
         If True, query ``i`` sees keys ``j <= i`` (top-left alignment, as in
-        :func:`helpers.tiled_attention`), computed with running sums.
+        :func:`helpers.tiled_attention` and PyTorch's
+        ``scaled_dot_product_attention(is_causal=True)``), computed with running sums.
+    causal : bool, keyword-only
+        The older name of ``is_causal``; either one set to True makes it causal.
     feature_map : {"elu", "exp_max"} or callable, keyword-only
         ``"elu"``: :func:`helpers.feature_maps.elu_feature_map` (default);
         ``"exp_max"``: ``exp(x - max)`` (not the softmax kernel); or any callable
@@ -178,36 +176,41 @@ def linear_attention(
     ndarray, shape (..., L_q, d_v) (``(..., d_v)`` for 1-D ``Q``)
         The output only, like :func:`helpers.tiled_attention`: the weights are
         never formed (:func:`linear_attention_weights` builds them for study).
-        float32 inputs give float32, computed in float32; integers are float64;
-        mixed dtypes are treated as in :func:`helpers.attention`.
-        Zero queries give an empty ``(..., 0, d_v)`` result.
+        It has the inputs' dtype, computed in that dtype (float32 is never
+        promoted); Q, K and V must share one dtype, as in :func:`helpers.attention`.
+        Zero queries give an empty ``(..., 0, d_v)`` result, zero keys a zero
+        output (nothing to attend to), as :func:`helpers.attention` does.
 
     Raises
     ------
     ValueError
-        Shape mismatches (as :func:`helpers.attention`), no keys, NaN or
+        Shape mismatches (as :func:`helpers.attention`), NaN or
         infinity in Q, K or V, a mask, an unknown ``feature_map`` name,
         features of the wrong shape, negative or non-finite features, or a
         zero normaliser (a map that gives some query no positive similarity).
     TypeError
-        Non-numeric input, a non-bool ``causal``, a ``feature_map`` that is
-        neither a name nor callable, a non-integer ``chunk_size``.
+        Non-numeric input, differing dtypes, a non-bool ``is_causal`` or
+        ``causal``, a ``feature_map`` that is neither a name nor callable, a
+        non-integer ``chunk_size``.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> Q, K, V = (rng.standard_normal((2, 100, 8)) for _ in range(3))
-    >>> W = linear_attention_weights(Q, K, causal=True)  # (2, 100, 100), O(N²)
-    >>> bool(np.allclose(linear_attention(Q, K, V, causal=True), W @ V))
+    >>> W = linear_attention_weights(Q, K, is_causal=True)  # (2, 100, 100), O(N²)
+    >>> bool(np.allclose(linear_attention(Q, K, V, is_causal=True), W @ V))
     True
     """
+    causal = check_bool(is_causal, "is_causal") | check_bool(causal, "causal")
     chunk = positive_int(chunk_size, "chunk_size")
-    phi_q, phi_k, V, lead, single_query, dtype = _phi_qkv(Q, K, V, feature_map, causal, mask)
+    phi_q, phi_k, V, lead, single_query, dtype = _phi_qkv(Q, K, V, feature_map, mask)
     L_q, r = phi_q.shape[-2:]
     L_k, d_v = V.shape[-2:]
     out = np.empty((*lead, L_q, d_v), dtype=dtype)  # (..., L_q, d_v)
 
-    if not causal:
+    if L_k == 0:
+        out.fill(0)  # nothing to attend to: a zero output, as helpers.attention gives
+    elif not causal:
         S = np.swapaxes(phi_k, -1, -2) @ V  # (..., r, d_v): sum_j phi(k_j) v_j^T
         z = phi_k.sum(axis=-2)[..., np.newaxis]  # (..., r, 1): sum_j phi(k_j)
         _divide(phi_q @ S, phi_q @ z, out)  # (..., L_q, d_v) / (..., L_q, 1)
@@ -238,6 +241,7 @@ def linear_attention_weights(
     K: ArrayLike,
     mask: None = None,
     *,
+    is_causal: bool = False,
     causal: bool = False,
     feature_map: FeatureMap = "elu",
 ) -> FloatArray:
@@ -250,22 +254,23 @@ def linear_attention_weights(
     ----------
     Q : array_like, shape (..., L_q, d_k) or (d_k,)
     K : array_like, shape (..., L_k, d_k)
-    mask, causal, feature_map
+    mask, is_causal, causal, feature_map
         As in :func:`linear_attention`.
 
     Returns
     -------
     ndarray, shape (..., L_q, L_k) (``(..., L_k)`` for 1-D ``Q``)
-        Non-negative; each row sums to 1; zero above the diagonal if ``causal``.
+        Non-negative; each row sums to 1 (no keys: an empty ``(..., L_q, 0)``);
+        zero above the diagonal if causal.
     """
+    causal = check_bool(is_causal, "is_causal") | check_bool(causal, "causal")
     K_arr = as_float_array(K, "K")
     V_dummy = np.zeros((*K_arr.shape[:-1], 0), dtype=K_arr.dtype) if K_arr.ndim >= 2 else K_arr
-    phi_q, phi_k, _, _, single_query, dtype = _phi_qkv(Q, K_arr, V_dummy, feature_map,
-                                                       causal, mask)
+    phi_q, phi_k, _, _, single_query, dtype = _phi_qkv(Q, K_arr, V_dummy, feature_map, mask)
     A = phi_q @ np.swapaxes(phi_k, -1, -2)  # (..., L_q, L_k)
     if causal:
         A = A * np.tri(A.shape[-2], A.shape[-1], dtype=dtype)  # keep j <= i
     weights = np.empty_like(A)
-    if A.shape[-2]:
+    if A.size:
         _divide(A, A.sum(axis=-1, keepdims=True), weights)
     return weights[..., 0, :] if single_query else weights

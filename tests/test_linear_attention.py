@@ -236,6 +236,22 @@ def test_shapes_single_query_empty_and_no_mutation():
         assert linear_attention(np.zeros((2, 0, 8)), np.zeros((2, 0, 8)), np.zeros((2, 0, 3)),
                                 causal=causal).shape == (2, 0, 3)
     assert linear_attention_weights(np.zeros((0, 8)), K).shape == (0, 12)
+    # No keys: nothing to attend to, a zero output, as helpers.attention gives.
+    for causal in (False, True):
+        empty_keys = linear_attention(Q, K[:0], V[:0], causal=causal)
+        np.testing.assert_array_equal(empty_keys, attention(Q, K[:0], V[:0])[0])
+        assert empty_keys.shape == (10, 5) and not empty_keys.any()
+    assert linear_attention_weights(Q, K[:0]).shape == (10, 0)
+
+
+def test_is_causal_is_the_name_of_causal():
+    rng = np.random.default_rng(9)
+    Q, K, V = qkv(rng, (2,), (2,), 20, 20)
+    causal = linear_attention(Q, K, V, causal=True)
+    np.testing.assert_array_equal(linear_attention(Q, K, V, is_causal=True), causal)
+    np.testing.assert_array_equal(linear_attention_weights(Q, K, is_causal=True),
+                                  linear_attention_weights(Q, K, causal=True))
+    assert relative_error(linear_attention(Q, K, V), causal) > 0.05
 
 
 def test_bad_input_raises_clear_errors():
@@ -248,6 +264,8 @@ def test_bad_input_raises_clear_errors():
         linear_attention_weights(Q, K, mask=mask)
     with pytest.raises(TypeError, match="causal must be True or False"):
         linear_attention(Q, K, V, causal=1)
+    with pytest.raises(TypeError, match="is_causal must be True or False"):
+        linear_attention_weights(Q, K, is_causal="yes")
     with pytest.raises(ValueError, match=r"feature_map must be one of \['elu', 'exp_max'\]"):
         linear_attention(Q, K, V, feature_map="relu")
     with pytest.raises(TypeError, match="feature_map must be a name or a callable"):
@@ -262,8 +280,6 @@ def test_bad_input_raises_clear_errors():
         linear_attention(Q[:2], K, V, feature_map=lambda x: np.ones((*x.shape[:-1], x.shape[-2])))
     with pytest.raises(ValueError, match=r"normaliser .* is 0 for 6 query row"):
         linear_attention(-np.abs(Q), np.abs(K), V, feature_map=lambda x: np.maximum(x, 0))
-    with pytest.raises(ValueError, match="at least one key"):
-        linear_attention(Q, K[:0], V[:0])
     with pytest.raises(ValueError, match="Q and K must have the same feature size"):
         linear_attention(Q, K[:, :4], V)
     bad_v = V.copy()
