@@ -24,6 +24,7 @@ HEADINGS = {
     "05": "05 · The MultiHeadAttention class",
     "06": "06 · Validation with real inputs",
     "07": "07 · Comparison with PyTorch",
+    "08": "08 · Capstone: training the layer",
 }
 PARTS = ["Reflection", "Interview practice", "Checklist", "Notes"]
 
