@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+SOLUTIONS := $(sort $(wildcard notebooks/solutions/*.ipynb))
 
 # Same numbers on every machine: one hash seed.
 export PYTHONHASHSEED := 0
@@ -42,14 +43,14 @@ lint: $(STAMP)
 test: lint $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope --ignore=tests/site \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	    tests $(NOTEBOOKS)
+	    tests $(NOTEBOOKS) $(SOLUTIONS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --ignore=tests/site tests
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope \
-	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) $(SOLUTIONS)
 
 # Runs each notebook top to bottom in a fresh kernel and saves it with its outputs.
 execute: $(STAMP)
