@@ -38,9 +38,10 @@ The module calls :func:`register` once per exercise::
                           lambda Q, K: Q @ np.swapaxes(K, -1, -2)), ...),
     ))
 
-* **Cases** are built once at import from a seeded ``np.random.default_rng``. Include the inputs
-  where naive answers break: overflow (large scores, a low temperature), non-default
-  ``axis``/``threshold``, batch axes, ``L_q ≠ L_k ≠ d_k ≠ d_v``, fully masked rows, mask dtypes.
+* **Cases** (at least three) are built once at import from a seeded ``np.random.default_rng``.
+  Include the inputs where naive answers break: overflow (large scores, a low temperature),
+  non-default ``axis``/``threshold``, batch axes, ``L_q ≠ L_k ≠ d_k ≠ d_v``, fully masked rows,
+  mask dtypes.
   ``Case(..., raises=ValueError)`` asks for an error.
 * **Mistakes** are wrong functions. One is recognised when the learner's outcomes equal its
   outcomes on *every* case, so each mistake must differ from the reference on at least one case
