@@ -25,10 +25,11 @@ the user sets is what the process keeps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -80,16 +81,64 @@ def num_workers() -> int:
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
+# ---- fork gate. OpenBLAS shuts its thread pool down when the process forks; a product that
+# is using the pool in another thread at that moment then waits forever (plain NumPy
+# `a @ b` in a thread while another thread forks hangs the same way). So a fork waits until
+# the calls running here have finished, and new calls wait until the fork is done.
+_gate = threading.Condition()
+_active = 0  # calls of run_blocks in progress
+_forking = False
+_inside = threading.local()  # .depth > 0 on a thread already inside a call (nested calls pass)
 
-def _forget_after_fork() -> None:
-    """In a forked child the parent's pool threads do not exist: start afresh."""
-    global _pools_lock
+
+@contextlib.contextmanager
+def _fork_gate() -> Iterator[None]:
+    global _active
+    if getattr(_inside, "depth", 0):
+        yield
+        return
+    with _gate:
+        while _forking:
+            _gate.wait()
+        _active += 1
+    _inside.depth = 1
+    try:
+        yield
+    finally:
+        _inside.depth = 0
+        with _gate:
+            _active -= 1
+            _gate.notify_all()
+
+
+def _before_fork() -> None:
+    """Wait for the calls in progress; hold the gate (no new call starts) through the fork."""
+    global _forking
+    _gate.acquire()
+    _forking = True
+    while _active and not getattr(_inside, "depth", 0):  # a stage that forks: do not wait on it
+        _gate.wait()
+
+
+def _after_fork_in_parent() -> None:
+    global _forking
+    _forking = False
+    _gate.notify_all()
+    _gate.release()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child only the forking thread exists: no pool threads, no calls running."""
+    global _pools_lock, _gate, _active, _forking
     _pools_lock = threading.Lock()
     _pools.clear()
+    _gate = threading.Condition()
+    _active, _forking = 0, False
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -107,8 +156,13 @@ def _run_range(stage: Callable[[int, int], None], start: int, stop: int) -> None
     """Run one range with floating-point warnings off: every caller checks its results for
     NaN and infinity itself and raises a clear error (warnings are per thread, so the
     caller's own ``np.errstate`` would not reach a pool thread)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        stage(start, stop)
+    depth = getattr(_inside, "depth", 0)
+    _inside.depth = depth + 1  # a pool thread runs inside the caller's call
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            stage(start, stop)
+    finally:
+        _inside.depth = depth
 
 
 def run_blocks(
@@ -123,9 +177,16 @@ def run_blocks(
     ``s + 1`` starts only when every range of stage ``s`` has finished (so a
     stage may read what the previous one wrote). A stage with no items is
     skipped. An exception raised in any range is re-raised here. ``workers``
-    defaults to :func:`num_workers`.
+    defaults to :func:`num_workers`. A ``fork`` from another thread waits until
+    the call has finished (see the fork gate above).
     """
     workers = num_workers() if workers is None else max(1, int(workers))
+    with _fork_gate():
+        _run_stages(stages, num_items, workers)
+
+
+def _run_stages(stages: Sequence[Callable[[int, int], None]], num_items: Sequence[int],
+                workers: int) -> None:
     if workers == 1:
         for stage, n in zip(stages, num_items, strict=True):
             if n:

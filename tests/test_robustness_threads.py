@@ -138,29 +138,41 @@ def test_a_user_limit_overlapping_a_call_is_honoured_and_restored(blas_state):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_fork_during_a_call_leaves_the_child_at_the_users_threads(blas_state):
+def test_a_fork_during_a_call_waits_for_it_and_the_child_has_the_users_threads(blas_state):
+    # A fork while OpenBLAS runs a product in another thread hangs that product for good
+    # (OpenBLAS shuts its pool down at fork). So a fork requested during a call waits for
+    # the call to end; the child then has the user's BLAS threads, not a temporary value.
     set_baseline(2)
-    entered, forked = threading.Event(), threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     def stage(a, b):
         entered.set()
-        assert forked.wait(10)
+        assert release.wait(10)
 
     t = threading.Thread(target=parallel.run_blocks, args=([stage], [1]))
     t.start()
     assert entered.wait(10)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its BLAS threads and leave at once
-        os.write(write_end, str(blas_threads()).encode())
-        os._exit(0)
-    os.close(write_end)
-    child = int(os.read(read_end, 16))
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    forked.set()
-    t.join()
-    assert child == 2
+    child_threads: list[int] = []
+
+    def fork_and_read():
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its BLAS threads and leave at once
+            os.write(write_end, str(blas_threads()).encode())
+            os._exit(0)
+        os.close(write_end)
+        child_threads.append(int(os.read(read_end, 16)))
+        os.close(read_end)
+        os.waitpid(pid, 0)
+
+    forker = threading.Thread(target=fork_and_read)
+    forker.start()
+    forker.join(0.3)
+    assert forker.is_alive() and not child_threads  # the fork waits for the call
+    release.set()
+    t.join(10)
+    forker.join(10)
+    assert child_threads == [2]
 
 
 # ------------------------------------------------------------------- work arrays
