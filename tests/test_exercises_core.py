@@ -43,7 +43,7 @@ def test_reference_passes_and_every_mistake_goes_wrong_somewhere(exercise_id, ca
     assert result.cases_passed == result.cases_total == len(ex.cases) >= 3
     assert f"✓ all {len(ex.cases)} cases pass" in capsys.readouterr().out
     names = [m.name for m in ex.mistakes]
-    assert len(names) == len(set(names)) >= 3
+    assert len(names) == len(set(names)) >= 2
     for m, wrong in zip(ex.mistakes, ex.mistake_cases, strict=True):
         assert wrong, f"{exercise_id} {m.name!r} equals the reference on every case"
         for case in ex.cases:  # a mistake takes every call a learner's function must take

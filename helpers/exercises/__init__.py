@@ -9,8 +9,8 @@ In a notebook, under the learner's function::
 prints a report and returns a :class:`CheckResult` (``.passed``, ``.attempted``, ``.mistake``).
 The function is called on every case of the exercise, on copies of the inputs, with NumPy
 warnings recorded instead of printed. The report says which case fails (its inputs
-described), what was expected and what came back; when the answer equals a known mistake on
-every case, it names the mistake, says what is wrong and where the idea is taught.
+described), what was expected and what came back; when the answer reproduces a known mistake
+(or several), it names each, says what is wrong and where the idea is taught.
 
 * A function that raises ``NotImplementedError`` on every case (the committed stubs do) is
   *not attempted yet*: the report says so and ``check`` does not raise, so a notebook runs
@@ -43,9 +43,11 @@ The module calls :func:`register` once per exercise::
   non-default ``axis``/``threshold``, batch axes, ``L_q ≠ L_k ≠ d_k ≠ d_v``, fully masked rows,
   mask dtypes.
   ``Case(..., raises=ValueError)`` asks for an error.
-* **Mistakes** are wrong functions. One is recognised when the learner's outcomes equal its
-  outcomes on *every* case, so each mistake must differ from the reference on at least one case
-  (the tests check this, and that each is caught and named).
+* **Mistakes** (at least two) are wrong functions. One is recognised when the learner's outcomes
+  equal its outcomes on every case where it differs from the reference (so two mistakes made at
+  once are both named); each mistake must therefore differ from the reference on at least one
+  case, and it must accept every call a case makes (the tests check both, and that each mistake
+  is caught and named).
 * **The reference** is written in plain NumPy, not with the library functions a notebook
   teaches, so that a change in the library cannot change what an exercise asks for.
 * Each module stays under 300 lines; ``tests/test_exercises_NN.py`` writes every mistake out
