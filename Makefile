@@ -68,9 +68,11 @@ html: $(STAMP)
 test-site: html
 	$(BIN)/python -m pytest -p no:xdist tests/site
 
-# helpers vs PyTorch, tiled vs dense; prints a table, writes outputs/benchmark.{md,png}.
+# helpers vs PyTorch, tiled vs dense; prints a table, writes outputs/benchmark.{md,png};
+# then one training step (forward + backward) against autograd: outputs/benchmark_training.md.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) build outputs/html outputs/site_screenshot.png .pytest_cache .ruff_cache
