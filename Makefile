@@ -30,10 +30,12 @@ $(STAMP): requirements.txt requirements-model.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# JupyterLab refuses to run as root unless told; containers often run as root.
+# Opens notebook 01, file browser in notebooks/, with the settings in jupyterlab-settings/
+# (no news pop-up). JupyterLab refuses to run as root unless told; containers often run as root.
+# LAB_FLAGS adds options, e.g. `make lab LAB_FLAGS=--no-browser`.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
-	    notebooks/01_math_utilities.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.app_settings_dir=jupyterlab-settings \
+	    $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS) notebooks/01_math_utilities.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks benchmarks scripts
@@ -58,12 +60,18 @@ execute: $(STAMP)
 	    --ExecutePreprocessor.kernel_name=python3 --NotebookClient.record_timing=False \
 	    $(if $(NB),$(NB),$(NOTEBOOKS))
 
-# Executes every notebook in a fresh kernel (copies in build/executed/; notebooks/ untouched)
-# and writes the static site to outputs/html/ (open outputs/html/index.html; works offline).
+# Sphinx + myst-nb (site/conf.py): executes staged copies of the notebooks in build/site/src
+# (notebooks/ untouched; results cached in build/site/cache, so an unchanged rebuild takes
+# seconds) and writes the site to outputs/html/ (open outputs/html/index.html; works offline).
+# Any warning (broken link, missing figure, failed cell) fails the build.
 html: $(STAMP)
-	$(BIN)/python scripts/build_site.py
+	mkdir -p build/site/src
+	$(BIN)/sphinx-build -b html -c site -d build/site/doctrees -W --keep-going \
+	    build/site/src outputs/html
+	@echo "site: outputs/html/index.html"
 
-# Opens the pages in headless Chromium with the network unused; keeps outputs/site_screenshot.png.
+# Opens every page in headless Chromium at 1280 px and 390 px with the network unused, and
+# JupyterLab on a clone of the repository; keeps screenshots in outputs/site_*.png.
 # Needs Debian's chromium (`.ci/run` installs it).
 test-site: html
 	$(BIN)/python -m pytest -p no:xdist tests/site
@@ -75,4 +83,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
 
 clean:
-	rm -rf $(VENV) build outputs/html outputs/site_screenshot.png .pytest_cache .ruff_cache
+	rm -rf $(VENV) build outputs/html outputs/site_*.png .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Headless Chromium for the site test, driven through the DevTools protocol over a pipe.
+"""Headless Chromium for the site tests, driven through the DevTools protocol over a pipe.
 
 No browser-automation package is needed: Chromium started with ``--remote-debugging-pipe``
 reads JSON commands on file descriptor 3 and writes replies and events on descriptor 4,
@@ -9,6 +9,7 @@ to reach the network fails -- and the test sees the attempt in the ``Network`` e
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -161,6 +162,35 @@ class Chromium:
         }
         return [e for e in self.events
                 if e["method"].startswith("Network.") and e["params"].get("requestId") in mine]
+
+    def set_width(self, width: int, height: int = 900) -> None:
+        """Emulate a screen ``width`` CSS pixels wide (a phone below 600 px: touch, mobile)."""
+        self.call("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600,
+        })
+
+    def screenshot(self, path: Path) -> None:
+        """Save what the viewport shows as a PNG."""
+        shot = self.call("Page.captureScreenshot", {"format": "png"})
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def press_enter(self) -> None:
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {
+                "type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13,
+                "text": "\r" if kind == "keyDown" else "",
+            })
+
+    def wait_until(self, expression: str, timeout: float = 20.0) -> Any:
+        """Poll a JavaScript expression until it is truthy; return its value (or fail)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise BrowserError(f"timed out waiting for {expression!r}")
+            time.sleep(0.1)
 
     def close(self) -> None:
         try:
