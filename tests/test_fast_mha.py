@@ -278,3 +278,19 @@ def test_a_forked_child_can_still_attend():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         out, _ = pool.apply_async(multi_head_attention, (x, *W, 4)).get(timeout=60)
     np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_need_weights_false_on_two_threads_equals_the_reference(monkeypatch):
+    # Without the weights array each thread normalises its tiles in a buffer of its own;
+    # tiles big enough for NumPy to release the GIL would expose a buffer shared by threads.
+    monkeypatch.setattr(parallel, "num_workers", lambda: 2)
+    monkeypatch.setattr(fast_mha, "num_workers", lambda: 2)
+    monkeypatch.setattr(fast_mha, "TILE_ELEMENTS", 1 << 13)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 400, 32))
+    params = make_params(rng, 32, np.float64, bias=True)
+    expected = project_and_attend_reference(x, x, x, params, 4)[0]
+    for _ in range(8):
+        out, weights = project_and_attend(x, x, x, params, 4, need_weights=False)
+        assert weights is None
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
