@@ -213,7 +213,6 @@ def test_work_arrays_stay_within_the_budget(small_budget):
 def _held_by_live_threads(work, n: int = 8) -> int:
     """Bytes (as tracemalloc sees NumPy's allocations) still held while ``n`` threads that
     each ran ``work()`` are alive."""
-    import gc
     import tracemalloc
 
     barrier = threading.Barrier(n + 1)
@@ -224,7 +223,6 @@ def _held_by_live_threads(work, n: int = 8) -> int:
         barrier.wait()
         done.wait(10)
 
-    gc.collect()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
@@ -232,7 +230,6 @@ def _held_by_live_threads(work, n: int = 8) -> int:
         for t in threads:
             t.start()
         barrier.wait()  # every thread has done its work and is still alive
-        gc.collect()
         held = tracemalloc.get_traced_memory()[0] - base
         done.set()
         for t in threads:
