@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
-from helpers.training.optim import SGD, Adam, AdamW
+from helpers.training.optim import SGD, Adam, AdamW, warmup_cosine
 
 STEPS = 60
 SHAPES = {"W": (5, 3), "b": (3,), "s": ()}
@@ -132,3 +134,21 @@ def test_read_only_parameter_is_rejected():
     w.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         SGD({"w": w})
+
+
+def test_warmup_cosine_schedule():
+    f = [warmup_cosine(t, warmup=4, total=12) for t in range(13)]
+    np.testing.assert_allclose(f[:4], [0.25, 0.5, 0.75, 1.0])  # linear warm-up, 1 at its end
+    assert f[4] == 1.0 and f[8] == pytest.approx(0.5) and f[12] == pytest.approx(0.0)
+    assert all(a >= b for a, b in itertools.pairwise(f[3:])), "decays monotonically"
+    # What torch's LambdaLR does with it: the rate of step t is lr * f(t).
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: warmup_cosine(t, warmup=4, total=12))
+    for t in range(12):
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * f[t], rel=1e-15)
+        opt.step()
+        sched.step()
+    for bad in ({"warmup": 0, "total": 5}, {"warmup": 5, "total": 5}, {"warmup": 2.0, "total": 5}):
+        with pytest.raises(ValueError):
+            warmup_cosine(1, **bad)
