@@ -37,7 +37,8 @@ class Generation:
     logits : ndarray, shape (B, N, V)
         The logits each generated token was picked from.
     attention_macs : int
-        Multiply-adds spent in the attention layers (whole batch counted once per sequence).
+        Multiply-adds spent in the attention layers for one sequence (a batch multiplies
+        both ways of decoding alike).
     """
 
     tokens: np.ndarray
