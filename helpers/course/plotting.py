@@ -1,4 +1,8 @@
-"""Figures of the course. Every function draws with seaborn/matplotlib and returns the figure."""
+"""Figures of the course. Every function draws with seaborn/matplotlib and returns the figure.
+
+The attention heatmaps (one matrix, or one panel per head, with masked cells hatched) live in
+:mod:`helpers.course.heatmaps` and are importable from here.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,14 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-WEIGHT_CMAP = "rocket_r"
+from helpers.course._style import WEIGHT_CMAP, figure_and_axes
+from helpers.course.heatmaps import plot_attention_heatmap, plot_multihead_comparison
+
+__all__ = [
+    "WEIGHT_CMAP", "loglog_slope", "outputs_dir", "plot_attention_heatmap", "plot_curve_panels",
+    "plot_curves", "plot_head_assignment", "plot_loglog_fit", "plot_multihead_comparison",
+    "plot_positional_encoding", "save_figure", "setup_notebook_figures",
+]
 
 
 def setup_notebook_figures() -> None:
@@ -32,13 +43,6 @@ def setup_notebook_figures() -> None:
     shell.display_formatter.formatters["text/plain"].for_type(
         Figure, lambda fig, printer, cycle: None
     )
-
-
-def _figure_and_axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> tuple[Figure, plt.Axes]:
-    """Draw into ``ax`` if given (and return its figure), else into a new figure."""
-    if ax is None:
-        return plt.subplots(figsize=figsize)
-    return ax.figure, ax
 
 
 def outputs_dir() -> Path:
@@ -62,72 +66,40 @@ def save_figure(fig: Figure, filename: str, *, dpi: int = 120) -> Path:
     return path
 
 
-def plot_attention_heatmap(
-    weights: ArrayLike,
-    query_tokens: Sequence[str] | None = None,
-    key_tokens: Sequence[str] | None = None,
-    *,
-    title: str = "Attention weights",
-    annot: bool = True,
-    ax: plt.Axes | None = None,
-) -> Figure:
-    """Heatmap of one attention matrix ``(L_q, L_k)``: queries down, keys across.
+# Curves that share a colour in one panel differ in line style and marker; markers are hollow
+# and grow along the list, so a curve lying exactly on another still shows around it.
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
 
-    ``key_tokens`` defaults to ``query_tokens`` (self-attention). Values are
-    annotated with two decimals when ``annot`` is true. Returns the figure.
+
+def curve_styles(labels: Sequence[str], colors: dict[str, str] | None = None) -> dict[str, dict]:
+    """Matplotlib style of each curve label: colour, line style, marker.
+
+    A label's *family* is its text before the first ``", "`` (``"scaled, mean"`` ->
+    ``"scaled"``). Each family gets one colour, from ``colors`` when it names it, else the next
+    unused colour of the default cycle (``colors`` is updated, so a figure can share it between
+    panels). Within a family, curves differ in line style and marker.
     """
-    w = np.asarray(weights, dtype=float)
-    if w.ndim != 2:
-        raise ValueError(f"weights must have shape (L_q, L_k), got {w.shape}")
-    key_tokens = query_tokens if key_tokens is None else key_tokens
-    fig, ax = _figure_and_axes(ax, figsize=(1.0 + 0.75 * w.shape[1], 0.8 + 0.6 * w.shape[0]))
-    sns.heatmap(
-        w, ax=ax, vmin=0.0, vmax=1.0, cmap=WEIGHT_CMAP, square=True,
-        annot=annot, fmt=".2f", annot_kws={"size": 8},
-        xticklabels=list(key_tokens) if key_tokens is not None else "auto",
-        yticklabels=list(query_tokens) if query_tokens is not None else "auto",
-        cbar_kws={"label": "weight", "shrink": 0.8},
-    )
-    ax.set_xlabel("key (attended to)")
-    ax.set_ylabel("query (attending)")
-    ax.set_title(title)
-    ax.tick_params(axis="y", rotation=0)
-    fig.tight_layout()
-    return fig
-
-
-def plot_multihead_comparison(
-    weights: ArrayLike,
-    tokens: Sequence[str] | None = None,
-    *,
-    ncols: int = 4,
-    title: str = "Attention weights of every head",
-    annot: bool = False,
-) -> Figure:
-    """Grid of heatmaps, one per head, for weights ``(h, L_q, L_k)`` of one sequence."""
-    w = np.asarray(weights, dtype=float)
-    if w.ndim != 3:
-        raise ValueError(f"weights must have shape (num_heads, L_q, L_k), got {w.shape}")
-    h = w.shape[0]
-    ncols = min(ncols, h)
-    nrows = -(-h // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.0 * nrows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        if i >= h:
-            ax.axis("off")
-            continue
-        sns.heatmap(
-            w[i], ax=ax, vmin=0.0, vmax=1.0, cmap=WEIGHT_CMAP, square=True, cbar=False,
-            annot=annot, fmt=".2f", annot_kws={"size": 6},
-            xticklabels=list(tokens) if tokens is not None else False,
-            yticklabels=list(tokens) if tokens is not None else False,
-        )
-        ax.set_title(f"head {i}")
-        ax.tick_params(axis="x", rotation=90, labelsize=7)
-        ax.tick_params(axis="y", rotation=0, labelsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    colors = {} if colors is None else colors
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    rank: dict[str, int] = {}
+    first_marker: dict[str, int] = {}
+    styles = {}
+    for i, label in enumerate(labels):
+        family = label.split(", ", 1)[0]
+        if family not in colors:
+            unused = [c for c in cycle if c not in colors.values()] or cycle
+            colors[family] = unused[0]
+        k = rank.get(family, 0)
+        rank[family] = k + 1
+        base = first_marker.setdefault(family, i)
+        styles[label] = {
+            "color": colors[family], "linestyle": LINESTYLES[k % len(LINESTYLES)],
+            "marker": MARKERS[(base + 2 * k) % len(MARKERS)],
+            "markerfacecolor": "none", "markersize": 5 + 2 * k, "markeredgewidth": 1.4,
+            "linewidth": 1.8, "zorder": 2 + k,
+        }
+    return styles
 
 
 def plot_curves(
@@ -140,11 +112,25 @@ def plot_curves(
     logx: bool = False,
     logy: bool = False,
     ax: plt.Axes | None = None,
+    styles: dict[str, dict] | None = None,
 ) -> Figure:
-    """Line plot of several named curves over the same ``x`` (markers on the points)."""
-    fig, ax = _figure_and_axes(ax, figsize=(6, 4))
-    for label, y in curves.items():
-        ax.plot(np.asarray(x), np.asarray(y), marker="o", label=label)
+    """Line plot of several named curves over the same ``x``: label -> values ``(len(x),)``.
+
+    Every curve gets its own colour, line style and hollow marker (:func:`curve_styles`),
+    so overlapping curves stay visible; ``styles`` maps a label to matplotlib keyword
+    arguments that override its style. Taught in notebook 01, section 10.
+    """
+    fig, ax = figure_and_axes(ax, figsize=(6, 4))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, y) in enumerate(curves.items()):
+        style = {
+            "color": cycle[i % len(cycle)], "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            "marker": MARKERS[i % len(MARKERS)], "markerfacecolor": "none",
+            "markersize": 5 + 2 * (i % 3), "markeredgewidth": 1.4, "linewidth": 1.8,
+            "zorder": 2 + i,
+            **(styles or {}).get(label, {}),
+        }
+        ax.plot(np.asarray(x), np.asarray(y), label=label, **style)
     if logx:
         ax.set_xscale("log", base=2)
     if logy:
@@ -168,12 +154,17 @@ def plot_curve_panels(
     logy: Sequence[str] = (),
     suptitle: str = "",
     ncols: int = 2,
+    colors: dict[str, str] | None = None,
 ) -> Figure:
     """Grid of line plots over the same ``x``: one panel per entry of ``panels``.
 
     ``panels`` maps a panel's y-axis label to its curves (label -> values of
     shape ``(len(x),)``), drawn with :func:`plot_curves`. Panels whose label is
     in ``logy`` get a logarithmic y axis; ``logx`` applies to every panel.
+    A colour means one thing in the whole figure: the part of a curve's label before the
+    first ``", "`` (``"scaled, median"`` and ``"scaled, mean"`` are both ``"scaled"``);
+    curves of one colour in a panel differ in line style and marker (:func:`curve_styles`).
+    ``colors`` may fix the colour of some of these names. Taught in notebook 02, section 10.
     """
     n = len(panels)
     if n == 0:
@@ -181,9 +172,10 @@ def plot_curve_panels(
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.6 * nrows), squeeze=False)
+    shared = dict(colors or {})
     for ax, (ylabel, curves) in zip(axes.flat, panels.items(), strict=False):
         plot_curves(x, curves, xlabel=xlabel, ylabel=ylabel, logx=logx,
-                    logy=ylabel in logy, ax=ax)
+                    logy=ylabel in logy, ax=ax, styles=curve_styles(list(curves), shared))
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if suptitle:
@@ -243,7 +235,7 @@ def plot_positional_encoding(
     p = np.asarray(pe, dtype=float)
     if p.ndim != 2:
         raise ValueError(f"pe must have shape (L, d_model), got {p.shape}")
-    fig, ax = _figure_and_axes(ax, figsize=(8, 4))
+    fig, ax = figure_and_axes(ax, figsize=(8, 4))
     sns.heatmap(p, ax=ax, cmap="RdBu_r", vmin=-1.0, vmax=1.0, center=0.0,
                 xticklabels=8, yticklabels=max(1, p.shape[0] // 10),
                 cbar_kws={"label": "PE(pos, j)"})
@@ -286,7 +278,7 @@ def plot_loglog_fit(
     fitted line is drawn dashed in the same colour.
     """
     xs = np.asarray(x, dtype=float)
-    fig, ax = _figure_and_axes(ax, figsize=(6, 4))
+    fig, ax = figure_and_axes(ax, figsize=(6, 4))
     for label, y in curves.items():
         ys = np.asarray(y, dtype=float)
         slope = loglog_slope(xs, ys)
