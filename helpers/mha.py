@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from helpers._validate import as_float_array, positive_int, require_ndim
-from helpers.attention import FloatArray, project_and_attend
-from helpers.dropout import check_dropout_p, dropout_scale
-from helpers.mha_backward import ForwardRecord, layer_backward
-from helpers.mha_forward import attend_general, layer_mask
+from helpers._mask_validation import check_multihead_mask
+from helpers._validate import check_bool, positive_int
+from helpers.attention import FloatArray
+from helpers.dropout import check_dropout_p
+from helpers.mha_backward import layer_backward
+from helpers.mha_forward import ForwardRecord, forward_and_record
+from helpers.mha_inputs import check_call, check_d_out, check_rope_base
 from helpers.mha_parameters import (
-    BIAS_NAMES,
     PARAMETER_NAMES,
-    WEIGHT_NAMES,
     Parameter,
     check_parameter,
-    expected_shape,
+    init_parameters,
 )
 
 
@@ -100,9 +98,7 @@ class MultiHeadAttention:
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}"
             )
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias must be True or False, got {bias!r}")
-        self.has_bias = bool(bias)
+        self.has_bias = check_bool(bias, "bias")
         self.kdim = self.d_model if kdim is None else positive_int(kdim, "kdim")
         self.vdim = self.d_model if vdim is None else positive_int(vdim, "vdim")
         self.dtype = np.dtype(dtype)
@@ -110,20 +106,13 @@ class MultiHeadAttention:
             raise TypeError(f"dtype must be a floating type, float32 or float64, got {self.dtype}")
         self.d_k = self.d_model // self.num_heads
         self.dropout = dropout
-        self._rope_base = _check_rope_base(rope_base, self.d_k)
+        self._rope_base = check_rope_base(rope_base, self.d_k)
         self.training = True
         self.dropout_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         self._params: dict[str, FloatArray | None] = {}
         self._record: ForwardRecord | None = None
         self._locked: np.ndarray | None = None
-        rng = np.random.default_rng(seed)
-        for name in WEIGHT_NAMES:
-            fan_in, fan_out = expected_shape(self, name)
-            limit = math.sqrt(6.0 / (fan_in + fan_out))
-            W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
-            setattr(self, name, W.astype(self.dtype))
-        for name in BIAS_NAMES:
-            setattr(self, name, np.zeros(self.d_model, self.dtype) if self.has_bias else None)
+        init_parameters(self, seed)
         self.grads: dict[str, FloatArray] = {
             name: np.zeros_like(arr) for name, arr in self.parameters().items()
         }
@@ -145,9 +134,7 @@ class MultiHeadAttention:
 
     def train(self, mode: bool = True) -> MultiHeadAttention:
         """Switch training mode (dropout on) on or off; returns the layer itself."""
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"mode must be True or False, got {mode!r}")
-        self.training = bool(mode)
+        self.training = check_bool(mode, "mode")
         return self
 
     def eval(self) -> MultiHeadAttention:
@@ -189,25 +176,6 @@ class MultiHeadAttention:
         )
 
     # ------------------------------------------------------------------ forward
-    def _tokens(self, x: ArrayLike, name: str, width_name: str) -> FloatArray:
-        """Check one token argument: 2-D or 3-D, ``width_name`` features, the layer's dtype."""
-        width = getattr(self, width_name)
-        arr = as_float_array(x, name)
-        require_ndim(arr, name, f"(batch, L, {width}) or (L, {width})", min_ndim=2, max_ndim=3)
-        if arr.shape[-1] != width:
-            raise ValueError(
-                f"{name} must have {width_name}={width} features, shape (batch, L, {width}) or "
-                f"(L, {width}); got shape {arr.shape}"
-            )
-        if arr.dtype != self.dtype:
-            raise TypeError(
-                f"{name} has dtype {arr.dtype.name} but the layer is {self.dtype.name}: convert "
-                f"with .astype(np.{self.dtype.name}) (integers and lists count as float64)"
-            )
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} (shape {arr.shape}) contains NaN or infinity")
-        return arr
-
     def _checked_params(self) -> dict[str, FloatArray | None]:
         """All eight parameters (None for absent biases), re-checked: arrays change in place."""
         return {n: check_parameter(self, n, self._params[n]) for n in PARAMETER_NAMES}
@@ -232,9 +200,12 @@ class MultiHeadAttention:
             length ``L_k``, gives cross-attention.
         value : array_like, shape (batch, L_k, vdim) or (L_k, vdim), optional
             Omitted: ``key`` (one sequence supplies keys and values).
-        mask : array_like, optional, broadcastable to the scores (batch, h, L_q, L_k)
-            (``(h, L_q, L_k)`` for an unbatched call). Boolean True = may
-            attend, or float added to the scores.
+        mask : array_like, optional
+            Boolean (True = may attend) or float (added to the scores), of
+            shape ``(L_q, L_k)`` or ``(batch, h, L_q, L_k)`` (each axis full or 1;
+            unbatched: ``(L_q, L_k)`` or ``(h, L_q, L_k)``), as
+            :func:`helpers.multi_head_attention`. A 3-D mask of a batched call is
+            refused as ambiguous: write ``mask[:, None]`` for one per sequence.
         need_weights : bool, keyword-only
             False returns ``(output, None)``.
         average_attn_weights : bool, keyword-only
@@ -246,62 +217,33 @@ class MultiHeadAttention:
         output : ndarray, shape (batch, L_q, d_model) (no batch axis for 2-D query)
         weights : ndarray, shape (batch, h, L_q, L_k) (no batch axis for 2-D query), or None
             In training mode with dropout, the weights *after* dropout (those
-            that multiply the values), as PyTorch returns them. Without
-            dropout they are the very array :meth:`backward` uses, so they are
-            read-only until the backward pass (or the next forward): copy
-            them to edit them.
+            that multiply the values), as PyTorch returns them. They are the
+            very array :meth:`backward` uses, so they are read-only until the
+            backward pass (or the next forward): copy them to edit them.
         """
-        if value is not None and key is None:
-            raise ValueError("value was given without key: pass key as well (or neither)")
-        kind = "self" if key is None else "kv" if value is None else "qkv"
-        q = self._tokens(query, "query", "d_model")
-        k = q if key is None else self._tokens(key, "key", "kdim")
-        if kind == "kv" and self.kdim != self.vdim:
-            raise ValueError(
-                f"layer(query, key) uses key as the values too, but kdim={self.kdim} != "
-                f"vdim={self.vdim}: pass value explicitly"
-            )
-        v = k if value is None else self._tokens(value, "value", "vdim")
-        if k.shape[:-1] != v.shape[:-1]:
-            raise ValueError(
-                f"key {k.shape} and value {v.shape} must have the same batch and length"
-            )
-        if k.ndim != q.ndim or (q.ndim == 3 and k.shape[0] != q.shape[0]):
-            raise ValueError(
-                f"query {q.shape} and key {k.shape} must both be (batch, L, features) with the "
-                f"same batch, or both (L, features)"
+        need_weights = check_bool(need_weights, "need_weights")
+        average_attn_weights = check_bool(average_attn_weights, "average_attn_weights")
+        kind, q, k, v = check_call(self, query, key, value)
+        batched = q.ndim == 3
+        if mask is not None:
+            mask = check_multihead_mask(
+                mask, batched=batched, batch=q.shape[0] if batched else 1,
+                num_heads=self.num_heads, L_q=q.shape[-2], L_k=k.shape[-2], dtype=self.dtype,
             )
         params = self._checked_params()
         self._release()
-        batched = q.ndim == 3
         q3, k3, v3 = (x if batched else x[np.newaxis] for x in (q, k, v))
-        p_drop = self.dropout if self.training else 0.0
-        L_q, L_k = q3.shape[1], k3.shape[1]
-        rope = None if self.rope_base is None else (np.arange(L_q), np.arange(L_k), self.rope_base)
-        keep = None
-        if p_drop == 0.0 and rope is None and self.kdim == self.vdim == self.d_model:
-            out, weights = project_and_attend(q, k, v, params, self.num_heads, mask)
-            P = dropped = weights if batched else weights[np.newaxis]
-        else:
-            m = layer_mask(mask, batched, q3.shape[0], self.num_heads, L_q, L_k)
-            out, P, dropped, keep = attend_general(
-                q3, k3, v3, params, self.num_heads, m,
-                dropout_p=p_drop, rng=self.dropout_rng, rope=rope,
-            )
-            out, weights = (out, dropped) if batched else (out[0], dropped[0])
-        self._record = ForwardRecord(
-            kind=kind, batched=batched, query=q3.copy(),
-            key=None, value=None,  # filled below, sharing copies like the inputs shared arrays
-            params={n: None if a is None else a.copy() for n, a in params.items()},
-            num_heads=self.num_heads, weights=P, keep=keep,
-            keep_scale=dropout_scale(p_drop), rope=rope,
+        out, rec = forward_and_record(
+            kind, q3, k3, v3, params, self.num_heads, mask, batched=batched,
+            dropout_p=self.dropout if self.training else 0.0, rng=self.dropout_rng,
+            rope_base=self.rope_base,
         )
-        rec = self._record
-        rec.key = rec.query if kind == "self" else k3.copy()
-        rec.value = rec.key if kind != "qkv" else v3.copy()
-        if dropped is P:  # the returned weights are the record's: protect them until backward
-            weights.flags.writeable = False
-            self._locked = weights
+        self._record = rec
+        weights = rec.dropped if batched else rec.dropped[0]
+        if not batched:
+            out = out[0]
+        weights.flags.writeable = False  # the backward pass reads them: protect them until then
+        self._locked = weights
         if not need_weights:
             return out, None
         if average_attn_weights:
@@ -355,18 +297,7 @@ class MultiHeadAttention:
                 "backward() needs a forward pass first: call layer(...) and then backward once "
                 "(each forward pass allows one backward pass)"
             )
-        d = as_float_array(d_out, "d_out")
-        B, L_q = rec.query.shape[:2]
-        shape = (B, L_q, self.d_model) if rec.batched else (L_q, self.d_model)
-        if d.shape != shape:
-            raise ValueError(f"d_out must have the output's shape {shape}, got {d.shape}")
-        if d.dtype != self.dtype:
-            raise TypeError(
-                f"d_out has dtype {d.dtype.name} but the layer is {self.dtype.name}: convert "
-                f"with .astype(np.{self.dtype.name})"
-            )
-        if not np.isfinite(d).all():
-            raise ValueError(f"d_out (shape {d.shape}) contains NaN or infinity")
+        d = check_d_out(self, d_out, rec.heads.shape[:2], rec.batched)
         inputs, grads = layer_backward(rec, d if rec.batched else d[np.newaxis])
         self._release()
         for name, g in grads.items():
@@ -382,28 +313,10 @@ class MultiHeadAttention:
     ) -> MultiHeadAttention:
         """Copy a ``torch.nn.MultiheadAttention``: parameters, dropout and training flag.
 
-        PyTorch computes ``x @ W.T + b``; each weight block is transposed into
-        the ``x @ W`` convention. With ``kdim = vdim = embed_dim`` PyTorch stacks
-        ``W_q, W_k, W_v`` as the rows of ``in_proj_weight`` ``(3 d, d)``; with
-        other widths it keeps ``q_proj_weight (d, d)``, ``k_proj_weight
-        (d, kdim)``, ``v_proj_weight (d, vdim)``. ``batch_first`` only changes
-        the layout of PyTorch's inputs; this class always takes batch-first
-        input. ``seed`` seeds the layer's dropout generator (PyTorch's random
-        stream cannot be copied, so dropout masks differ from PyTorch's).
-        Modules with ``add_bias_kv`` or ``add_zero_attn`` are refused.
+        See :func:`helpers.mha_torch.copy_from_torch` for the conventions (``x @ W``
+        transposes, ``kdim``/``vdim``, ``batch_first``). ``seed`` seeds the
+        dropout generator; ``add_bias_kv`` and ``add_zero_attn`` are refused.
         """
         from helpers.mha_torch import copy_from_torch  # torch is imported only there
 
         return copy_from_torch(cls, module, dtype=dtype, seed=seed)
-
-
-def _check_rope_base(base: object, d_k: int) -> float | None:
-    if base is None:
-        return None
-    if isinstance(base, bool) or not isinstance(base, (int, float, np.integer, np.floating)):
-        raise TypeError(f"rope_base must be a float > 1 or None, got {base!r}")
-    if not math.isfinite(float(base)) or float(base) <= 1.0:
-        raise ValueError(f"rope_base must be a finite float > 1, got {base}")
-    if d_k % 2:
-        raise ValueError(f"rope_base needs an even head width d_k (pairs rotate), got d_k={d_k}")
-    return float(base)

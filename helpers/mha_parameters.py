@@ -9,6 +9,7 @@ of broadcasting silently or failing later inside a reshape.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -89,3 +90,20 @@ class Parameter:
 
     def __set__(self, layer: Any, value: object) -> None:
         layer._params[self.name] = check_parameter(layer, self.name, value)
+
+
+def init_parameters(layer: Any, seed: int | None) -> None:
+    """Give ``layer`` its initial parameters from ``np.random.default_rng(seed)``.
+
+    Weights: Xavier/Glorot-uniform, entries uniform in ``±sqrt(6 / (fan_in + fan_out))``
+    (drawn in the order W_q, W_k, W_v, W_o), which keeps the variance of
+    ``x @ W`` close to that of ``x``. Biases: zeros, or None without bias.
+    """
+    rng = np.random.default_rng(seed)
+    for name in WEIGHT_NAMES:
+        fan_in, fan_out = expected_shape(layer, name)
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+        setattr(layer, name, W.astype(layer.dtype))
+    for name in BIAS_NAMES:
+        setattr(layer, name, np.zeros(layer.d_model, layer.dtype) if layer.has_bias else None)

@@ -14,7 +14,15 @@ from numpy.typing import DTypeLike
 def copy_from_torch(cls: Any, module: Any, *, dtype: DTypeLike, seed: int | None) -> Any:
     """Build ``cls`` (a MultiHeadAttention class) holding ``module``'s parameters.
 
-    See :meth:`helpers.MultiHeadAttention.from_torch` for the conventions.
+    PyTorch computes ``x @ W.T + b``; each weight block is transposed into the
+    ``x @ W`` convention. With ``kdim = vdim = embed_dim`` PyTorch stacks ``W_q,
+    W_k, W_v`` as the rows of ``in_proj_weight (3 d, d)``; with other widths it
+    keeps ``q_proj_weight (d, d)``, ``k_proj_weight (d, kdim)``, ``v_proj_weight
+    (d, vdim)``. ``batch_first`` only changes the layout of PyTorch's inputs
+    (this class always takes batch-first input). ``dropout`` and the module's
+    ``training`` flag are copied; ``seed`` seeds the layer's dropout generator
+    (PyTorch's random stream cannot be copied, so the masks differ). Modules
+    with ``add_bias_kv`` or ``add_zero_attn`` are refused.
     """
     import torch
 

@@ -24,8 +24,10 @@ def test_layer_equals_function_without_bias():
     x = rng.standard_normal((2, 5, 12))
     out, w = layer(x)
     ref_out, ref_w = multi_head_attention(x, layer.W_q, layer.W_k, layer.W_v, layer.W_o, 3)
-    np.testing.assert_allclose(out, ref_out, rtol=1e-13)
-    np.testing.assert_allclose(w, ref_w, rtol=1e-13)
+    # The layer keeps what its backward pass needs, the function does not: the two
+    # orders of floating-point operations agree to rounding.
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-15)
 
 
 def test_layer_biases_are_used():

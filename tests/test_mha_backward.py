@@ -312,3 +312,30 @@ def test_inputs_changed_after_forward_do_not_change_the_gradient():
     for n, g in layer.grads.items():
         np.testing.assert_array_equal(g, grads[n])
     w[0, 0, 0, 0] = 1.0  # writable again once the backward pass is done
+
+
+@pytest.mark.parametrize("tile", [40, 300])
+def test_small_tiles_split_rows_and_heads(monkeypatch, tile):
+    # Tiles of 40 scores: 3 query rows of 11 keys, one head per tile; of 300: all 9 rows, 3 heads.
+    import helpers.mha_tiles as tiles
+
+    monkeypatch.setattr(tiles, "TILE_ELEMENTS", tile)
+    assert tiles.tiles_of(2, 3, 9, 11) == {40: (3, 1), 300: (9, 3)}[tile]
+    rng = np.random.default_rng(12)
+    m = torch_module(12, 3)
+    layer = MultiHeadAttention.from_torch(m)
+    q, kv = rng.standard_normal((2, 9, 12)), rng.standard_normal((2, 11, 12))
+    mask = rng.random((2, 3, 9, 11)) < 0.7
+    mask[..., 0] = True
+    d_out = rng.standard_normal((2, 9, 12))
+    t_out, t_dx, t_grads = torch_grads(m, [q, kv], d_out,
+                                       attn_mask=~mask.reshape(6, 9, 11))
+    out, _ = layer(q, kv, mask=mask)
+    assert rel_err(out, t_out) < 1e-12
+    for ours, theirs in zip(layer.backward(d_out), t_dx, strict=True):
+        assert rel_err(ours, theirs) < 1e-10
+    assert_grads_close(layer.grads, t_grads, 1e-10)
+    # With dropout and RoPE too, against finite differences.
+    small = _with_random_biases(MultiHeadAttention(4, 2, dropout=0.4, rope_base=50.0, seed=3), 4)
+    x = rng.standard_normal((2, 7, 4))
+    _loss_fd_check(small, [x], mask=np.tril(np.ones((7, 7), dtype=bool)), reseed=5)
