@@ -210,3 +210,45 @@ def test_forward_and_backward_leave_inputs_unchanged():
         module.backward(dy)
     np.testing.assert_array_equal(x, keep_x)
     np.testing.assert_array_equal(dy, keep_dy)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Linear(4, 3, rng=np.random.default_rng(1)),
+    lambda: FeedForward(4, 5, rng=np.random.default_rng(2)),
+    lambda: LayerNorm(4),
+], ids=["Linear", "FeedForward", "LayerNorm"])
+def test_module_gradients_match_finite_differences(make):
+    module = make()
+    if isinstance(module, LayerNorm):  # away from gain 1 and shift 0
+        module.weight[...] = rng.standard_normal(4)
+        module.bias[...] = rng.standard_normal(4)
+    x = rng.standard_normal((2, 3, 4))
+    dy = rng.standard_normal(module(x).shape)
+    module.zero_grad()
+    module(x)
+    dx = module.backward(dy)
+    close(dx, numerical_gradient(lambda z: float(np.sum(module(z) * dy)), x), 1e-8)
+    for name, p in module.parameters().items():
+        def loss_at(value, p=p):
+            keep = p.copy()
+            p[...] = value
+            out = float(np.sum(module(x) * dy))
+            p[...] = keep
+            return out
+        close(module.grads[name], numerical_gradient(loss_at, p), 1e-8)
+
+
+def test_embedding_gradient_matches_finite_differences():
+    emb = Embedding(4, 3, rng=rng)
+    tokens, dy = np.array([[0, 2, 2, 3]]), rng.standard_normal((1, 4, 3))
+    emb(tokens)
+    emb.backward(dy)
+
+    def loss_at(value):
+        keep = emb.weight.copy()
+        emb.weight[...] = value
+        out = float(np.sum(emb(tokens) * dy))
+        emb.weight[...] = keep
+        return out
+
+    close(emb.grads["weight"], numerical_gradient(loss_at, emb.weight), 1e-8)
