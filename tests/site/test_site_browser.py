@@ -286,3 +286,47 @@ def test_screenshot(site: Path, browser: Chromium, page: str, width: int) -> Non
         figure = ROOT / "outputs" / f"site_{name}_figure_{width}.png"
         browser.screenshot(figure)
         _not_blank(figure)
+
+
+# ------------------------------------------------------------------------ hover heatmaps
+
+HOVER_FACTS = """Array.from(document.querySelectorAll('.attention-hover svg')).map(svg => ({
+  width: svg.getBoundingClientRect().width,
+  cells: svg.querySelectorAll('rect.cell').length,
+  titled: Array.from(svg.querySelectorAll('rect.cell')).filter(r =>
+    /: (\\d\\.\\d{3}|masked)$/.test((r.querySelector('title') || {}).textContent || '')).length,
+}))"""
+
+
+def test_hover_heatmap_works_offline_in_the_browser(browser: Chromium, tmp_path: Path) -> None:
+    """A page with only a HoverHeatmap's HTML: drawn, one tooltip per cell, nothing fetched."""
+    from helpers import create_causal_mask, softmax
+    from helpers.course.hover import HoverHeatmap
+
+    scores = np.random.default_rng(0).normal(size=(2, 5, 5))
+    weights = softmax(np.where(create_causal_mask(5), scores, -np.inf), axis=-1)
+    page = tmp_path / "hover.html"
+    heatmap = HoverHeatmap(weights, list("abcde"), mask=create_causal_mask(5))
+    page.write_text('<!doctype html><meta charset=utf-8><meta name="viewport" '
+                    'content="width=device-width"><body>' + heatmap._repr_html_(),
+                    encoding="utf-8")
+    browser.set_width(390)
+    events = browser.open(page.as_uri())
+    remote = [e["params"]["request"]["url"] for e in events
+              if e["method"] == "Network.requestWillBeSent" and e["params"]["request"]["url"]
+              != page.as_uri()]
+    assert remote == []
+    facts = browser.evaluate(HOVER_FACTS)
+    assert facts == [{"width": facts[0]["width"], "cells": 50, "titled": 50}]
+    assert 0 < facts[0]["width"] <= 390
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_hover_heatmaps_on_the_site_have_a_tooltip_per_cell(site: Path, browser: Chromium) -> None:
+    """Every hover heatmap or explorer a lesson shows (cells of notebooks 02, 04, 06)."""
+    browser.set_width(1280)
+    for page in LESSON_PAGES:
+        browser.open((SITE / page).as_uri())
+        for facts in browser.evaluate(HOVER_FACTS):
+            assert facts["width"] > 0 and facts["cells"] > 0, f"{page}: {facts}"
+            assert facts["titled"] == facts["cells"], f"{page}: cells without weight: {facts}"
