@@ -68,6 +68,10 @@ class MultiHeadAttention:
         True (default, as in PyTorch) applies dropout; see :meth:`train`/:meth:`eval`.
     dropout_rng : numpy.random.Generator
         Draws the dropout masks; assign a new generator to reseed them.
+
+    Every forward pass replaces the record of the previous one that
+    :meth:`backward` reads: calls from several threads at once give correct
+    outputs, but backpropagate through one layer from one thread.
     """
 
     W_q = Parameter()
@@ -207,7 +211,8 @@ class MultiHeadAttention:
             :func:`helpers.multi_head_attention`. A 3-D mask of a batched call is
             refused as ambiguous: write ``mask[:, None]`` for one per sequence.
         need_weights : bool, keyword-only
-            False returns ``(output, None)``.
+            False returns ``(output, None)`` (the weights are still computed:
+            the backward pass needs them).
         average_attn_weights : bool, keyword-only
             True returns the weights averaged over the heads, ``(batch, L_q, L_k)``
             (PyTorch's default); False (default) the per-head weights.
