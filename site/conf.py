@@ -68,8 +68,9 @@ mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 mathjax2_config = {
     # Exactly the delimiters Sphinx writes around math.
     "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]},
+    # Automatic line breaks: a formula longer than a phone's line wraps instead of being cut.
     "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web",
-                 "imageFont": None},
+                 "imageFont": None, "linebreaks": {"automatic": True}},
     # The fast preview would draw with MathJax's TeX fonts, which the package does not ship.
     "fast-preview": {"disabled": True},
     "messageStyle": "none",

@@ -68,9 +68,26 @@ INSPECT = """
                         ".MathJax_Display, .MJX_Assistive_MathML, .highlight")
       .forEach(n => n.remove());
   const width = window.innerWidth;
+  // Content wider than the screen must sit in a box that scrolls sideways by itself;
+  // anything else either widens the page or is cut off where nobody can reach it.
+  // (Off-canvas panels -- the folded sidebars, fixed or moved off the screen -- are not content.)
+  const scrolls = el => {
+    for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const style = getComputedStyle(a), box = a.getBoundingClientRect();
+      if (style.position === "fixed" || box.left >= width || box.right <= 0) return true;
+      const o = style.overflowX;
+      if (a !== el && (o === "auto" || o === "scroll") &&
+          a.getBoundingClientRect().right <= width + 1) {
+        return true;
+      }
+    }
+    return false;
+  };
   const wide = Array.from(document.querySelectorAll("body *")).filter(el => {
     const r = el.getBoundingClientRect();
-    return r.width > 0 && r.right > width + 1 && getComputedStyle(el).position !== "fixed";
+    return r.width > 0 && r.height > 0 && r.right > width + 1 && el.checkVisibility() &&
+           !el.closest(".MJX_Assistive_MathML") &&  // MathJax's hidden copy for screen readers
+           !scrolls(el);
   }).filter(el => !Array.from(el.children).some(c => c.getBoundingClientRect().right > width + 1))
     .slice(0, 5).map(el => el.tagName + "." + el.className + " right=" +
                      Math.round(el.getBoundingClientRect().right));
@@ -125,6 +142,7 @@ def test_page_in_the_browser(site: Path, browser: Chromium, page: str, width: in
         f"{page} at {width} px scrolls sideways: {facts['scrollWidth']} px wide; "
         f"widest elements: {facts['wide']}"
     )
+    assert facts["wide"] == [], f"{page} at {width} px cuts off {facts['wide']}"
 
     assert facts["mathjax"], f"MathJax did not load or finish on {page}"
     assert facts["rendered"] >= facts["sources"], (
