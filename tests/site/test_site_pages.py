@@ -225,14 +225,21 @@ def test_solutions_have_pages_of_their_own(site: Path) -> None:
 def test_every_image_has_alt_text(site: Path, page: str) -> None:
     """Alt text comes from the cell metadata ``{"mystnb": {"image": {"alt": "..."}}}``."""
     soup = soup_of(page)
+    page_cells = soup.select("div.cell")
+    code_ids = []
+    if page.startswith("notebooks/"):
+        code_ids = [c.get("id", "?") for c in read_notebook(notebook_of(page)).cells
+                    if c.cell_type == "code"]
     problems = []
     for img in soup.select("article img"):
         problem = alt_problem(img.get("alt"), img.get("src", ""))
         if problem:
             cell = img.find_parent("div", class_="cell")
-            where = cell.get("id") if cell is not None and cell.get("id") else ""
+            where = ""
+            if cell is not None and len(code_ids) == len(page_cells):
+                where = f"(cell id {code_ids[page_cells.index(cell)]})"
             heading = img.find_previous(["h2", "h3"])
-            section = heading.get_text(" ", strip=True).rstrip("#") if heading else "(top)"
+            section = heading.get_text(" ", strip=True).rstrip("#¶ ") if heading else "(top)"
             problems.append(f"{problem} {where} in section {section!r}")
     assert problems == [], f"{page}: images without a description:\n" + "\n".join(problems)
 
