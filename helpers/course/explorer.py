@@ -135,6 +135,7 @@ class AttentionExplorer:
             self.controls["causal"] = widgets.Checkbox(value=False, description="causal mask")
         self.output = widgets.HTML()
         for control in self.controls.values():
+            control.style.description_width = "initial"  # "temperature" in full
             control.observe(self._changed, names="value")
         self.widget = widgets.VBox([widgets.HBox(list(self.controls.values()),
                                                  layout=widgets.Layout(flex_flow="row wrap")),
