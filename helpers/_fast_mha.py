@@ -27,8 +27,8 @@ matrix products instead of in memory traffic and Python:
    row is shifted by any constant; one shift for the whole tile saves a pass
    computing each row's maximum. A row so far below the tile's maximum that
    its exponentials would underflow sends the tile back through per-row maxima.)
-5. **Threads over independent tiles** when the BLAS leaves cores free (see
-   :mod:`helpers._parallel`, which never changes the BLAS settings).
+5. **Threads over independent tiles**, one per core, with the BLAS kept to one
+   thread meanwhile without touching the user's limits (see :mod:`helpers._parallel`).
 6. **Work arrays reused** within a byte budget (:mod:`helpers._scratch`). What a
    call returns is always new memory.
 7. **Cheap validation.** The inputs were checked by the caller. A tile's
@@ -213,13 +213,14 @@ def _attend(q: FloatArray, k: FloatArray, v: FloatArray, params: dict[str, Float
                 K_g = np.ascontiguousarray(K[bi, h0:h1])  # (g, L_k, d_k)
                 V_g = np.ascontiguousarray(V[bi, h0:h1])  # (g, L_k, d_k)
                 k_max = abs_max(K_g)
+                q_max = abs_max(Q[bi, h0:h1])  # all rows of the group's queries, once
+                check = products_may_overflow(q_max, k_max, d_k, 1.0, dtype)
                 group_of = (bi, h0)
             Q_t = np.ascontiguousarray(Q[bi, h0:h1, r0:r1])  # (g, R, d_k)
             # (g, R, L_k): scores, then weights, in place
             s = weights[bi, h0:h1, r0:r1] if weights is not None else tile_buffer(h1 - h0, r1 - r0)
             np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)  # BLAS reads K^T as is
-            q_max = abs_max(Q_t)
-            if products_may_overflow(q_max, k_max, d_k, 1.0, dtype) and not np.isfinite(s).all():
+            if check and not np.isfinite(s).all():
                 raise scores_overflow_error(dtype, "the projected queries and keys", q_max, k_max)
             mask_into(s, bi, h0, h1, r0, r1)
             # Softmax is unchanged by subtracting any constant from a row. One constant for

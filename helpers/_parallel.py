@@ -1,4 +1,4 @@
-"""Run independent NumPy blocks on several threads, without ever touching the BLAS settings.
+"""Run independent NumPy blocks on several threads, with the BLAS kept to one thread meanwhile.
 
 NumPy releases the GIL inside matrix products and ufunc loops, so Python threads
 that each work on their own ``(batch, head, rows)`` block really run in
@@ -7,20 +7,17 @@ threads for every product above a small size, and two Python threads each
 asking for two BLAS threads on a two-core machine fight over the cores (the
 product then runs several times slower, not faster).
 
-Earlier versions switched the BLAS to one thread for the duration of a call.
-That setting is process-wide, so a switch can never be made safe: a user's
-``threadpool_limits`` running in another thread during the call records the
-temporary value and restores it afterwards (the process is left at one BLAS
-thread), threadpoolctl ignores limits set from a thread other than the one that
-set them first, and a ``fork`` during a call leaves the child at one thread.
+So while the blocks run, NumPy's OpenBLAS is pinned to one thread by
+:mod:`helpers._blas_pin`, in a way no user of threadpoolctl can observe: the
+limits they set are the limits they read, and the ones the process keeps. A
+``fork`` waits until the calls in progress have finished (a product that is
+using OpenBLAS's threads when another thread forks would hang for good, with
+or without this module), so a child never starts pinned.
 
-So this module only *reads* the BLAS thread count, on every call, and divides
-the cores accordingly: ``usable_cores() // blas_threads`` threads of its own
-(at least 1, at most 8). With the BLAS free to use every core (the default),
-a call runs on the calling thread and the BLAS parallelises each product; with
-the BLAS limited to one thread (``with threadpool_limits(1): ...``, or
-``OPENBLAS_NUM_THREADS=1``), the blocks are spread over the cores. Whatever
-the user sets is what the process keeps.
+When the BLAS cannot be pinned (another BLAS than NumPy's OpenBLAS, or its
+OpenMP build), the blocks use ``usable_cores() // blas_threads`` threads: all
+cores when the user limited the BLAS to one thread, else fewer, down to the
+calling thread alone with the BLAS parallelising each product itself.
 """
 
 from __future__ import annotations
@@ -35,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+from helpers import _blas_pin
 
 _MAX_WORKERS = 8  # beyond this, the blocks of an attention call are too few to share
 
@@ -61,17 +60,21 @@ def _blas_libraries() -> tuple[object, ...]:
 
 
 def blas_threads() -> int | None:
-    """The number of threads NumPy's BLAS may use right now, or None if unknown."""
+    """The BLAS thread count as the user set it (also during a call), or None if unknown."""
+    if _blas_pin.available():
+        return _blas_pin.user_threads()
     counts = [n for lib in _blas_libraries() if (n := lib.get_num_threads()) is not None]
     return max(counts) if counts else None
 
 
 def num_workers() -> int:
-    """Threads :func:`run_blocks` uses now: ``usable_cores() // blas_threads()``, in ``[1, 8]``.
+    """Threads :func:`run_blocks` uses: the usable cores, at most 8.
 
-    1 when the BLAS threading cannot be read (the BLAS then parallelises each
-    product on its own).
+    Without a BLAS that can be pinned: ``usable_cores() // blas_threads()`` (at
+    least 1), or 1 when the BLAS threading cannot be read.
     """
+    if _blas_pin.available():
+        return min(usable_cores(), _MAX_WORKERS)
     threads = blas_threads()
     if threads is None or threads < 1:
         return 1
@@ -177,12 +180,17 @@ def run_blocks(
     ``s + 1`` starts only when every range of stage ``s`` has finished (so a
     stage may read what the previous one wrote). A stage with no items is
     skipped. An exception raised in any range is re-raised here. ``workers``
-    defaults to :func:`num_workers`. A ``fork`` from another thread waits until
-    the call has finished (see the fork gate above).
+    defaults to :func:`num_workers`; with more than one, the BLAS is pinned to
+    one thread meanwhile. A ``fork`` from another thread waits until the call
+    has finished (see the fork gate above).
     """
     workers = num_workers() if workers is None else max(1, int(workers))
     with _fork_gate():
-        _run_stages(stages, num_items, workers)
+        if workers == 1:
+            _run_stages(stages, num_items, workers)
+        else:
+            with _blas_pin.single_threaded_blas():
+                _run_stages(stages, num_items, workers)
 
 
 def _run_stages(stages: Sequence[Callable[[int, int], None]], num_items: Sequence[int],
