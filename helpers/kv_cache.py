@@ -24,7 +24,7 @@ from helpers._validate import positive_int
 from helpers.attention import FloatArray, attention, combine_heads, split_heads
 from helpers.masks import create_causal_mask
 from helpers.mha import MultiHeadAttention
-from helpers.mha_inputs import check_tokens
+from helpers.mha.inputs import check_tokens
 from helpers.rope import apply_rope
 
 __all__ = ["KVCache", "decode_incrementally", "decode_step", "decoding_macs"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import MultiHeadAttention, apply_rope, attention, combine_heads, split_heads
-from helpers.dropout import dropout_keep_mask
+from helpers.mha.dropout import dropout_keep_mask
 
 TOL64 = dict(rtol=1e-12, atol=1e-12)
 

@@ -8,11 +8,11 @@ from numpy.typing import ArrayLike, DTypeLike
 from helpers._mask_validation import check_multihead_mask
 from helpers._validate import check_bool, positive_int
 from helpers.attention import FloatArray
-from helpers.dropout import check_dropout_p
-from helpers.mha_backward import layer_backward
-from helpers.mha_forward import ForwardRecord, forward_and_record
-from helpers.mha_inputs import check_call, check_d_out, check_rope_base
-from helpers.mha_parameters import (
+from helpers.mha.backward import layer_backward
+from helpers.mha.dropout import check_dropout_p
+from helpers.mha.forward import ForwardRecord, forward_and_record
+from helpers.mha.inputs import check_call, check_d_out, check_rope_base
+from helpers.mha.parameters import (
     PARAMETER_NAMES,
     Parameter,
     check_parameter,
@@ -318,10 +318,10 @@ class MultiHeadAttention:
     ) -> MultiHeadAttention:
         """Copy a ``torch.nn.MultiheadAttention``: parameters, dropout and training flag.
 
-        See :func:`helpers.mha_torch.copy_from_torch` for the conventions (``x @ W``
+        See :func:`helpers.mha.from_torch.copy_from_torch` for the conventions (``x @ W``
         transposes, ``kdim``/``vdim``, ``batch_first``). ``seed`` seeds the
         dropout generator; ``add_bias_kv`` and ``add_zero_attn`` are refused.
         """
-        from helpers.mha_torch import copy_from_torch  # torch is imported only there
+        from helpers.mha.from_torch import copy_from_torch  # torch is imported only there
 
         return copy_from_torch(cls, module, dtype=dtype, seed=seed)

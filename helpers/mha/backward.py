@@ -42,8 +42,8 @@ import numpy as np
 
 from helpers._parallel import run_blocks
 from helpers.attention import FloatArray
-from helpers.mha_forward import ForwardRecord
-from helpers.mha_tiles import matmul, tiles_of
+from helpers.mha.forward import ForwardRecord
+from helpers.mha.tiles import matmul, tiles_of
 from helpers.rope import apply_rope
 
 __all__ = ["layer_backward"]

@@ -10,7 +10,7 @@ embeddings inserted where they belong (``s = 1/sqrt(d_k)``)::
     Pd = P * keep / (1 - p)                                 (dropout in training only)
     H  = Pd V,  out = combine(H) W_o + b_o
 
-What the backward pass needs is kept in a :class:`~helpers.mha_backward.ForwardRecord`:
+What the backward pass needs is kept in a :class:`~helpers.mha.backward.ForwardRecord`:
 copies of the inputs, the projections (``Q``, ``K``, ``V``), the weights before
 and after dropout, and the heads' outputs ``H``.
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from helpers._parallel import run_blocks
 from helpers.attention import FloatArray
-from helpers.mha_tiles import (
+from helpers.mha.tiles import (
     OVERFLOW_MESSAGE,
     abs_max,
     matmul,
