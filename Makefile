@@ -38,7 +38,7 @@ lab: $(STAMP)
 	    $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS) notebooks/01_math_utilities.ipynb
 
 lint: $(STAMP)
-	$(BIN)/ruff check helpers tests notebooks benchmarks scripts
+	$(BIN)/ruff check helpers tests notebooks benchmarks scripts site
 
 # Two workers; nbval needs --dist loadscope so each notebook stays on one worker.
 # tests/site needs a built site and Chromium: it runs in `make test-site`.
@@ -54,11 +54,12 @@ nbval: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) $(SOLUTIONS)
 
-# Runs each notebook top to bottom in a fresh kernel and saves it with its outputs.
+# Runs each notebook (and each solutions notebook) top to bottom in a fresh kernel and saves it
+# with its outputs; NB=path runs one.
 execute: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.kernel_name=python3 --NotebookClient.record_timing=False \
-	    $(if $(NB),$(NB),$(NOTEBOOKS))
+	    $(if $(NB),$(NB),$(NOTEBOOKS) $(SOLUTIONS))
 
 # Sphinx + myst-nb (site/conf.py): executes staged copies of the notebooks in build/site/src
 # (notebooks/ untouched; results cached in build/site/cache, so an unchanged rebuild takes
@@ -77,10 +78,12 @@ test-site: html
 	$(BIN)/python -m pytest -p no:xdist tests/site
 
 # helpers vs PyTorch, tiled vs dense; prints a table, writes outputs/benchmark.{md,png};
-# then one training step (forward + backward) against autograd: outputs/benchmark_training.md.
+# then one training step (forward + backward) against autograd: outputs/benchmark_training.md;
+# then dense, tiled and linear attention against the sequence length (log-log slopes).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_linear.py
 
 clean:
 	rm -rf $(VENV) build outputs/html outputs/site_*.png .pytest_cache .ruff_cache
