@@ -3,7 +3,11 @@
 * :func:`plot_head_map` -- every head of every layer as one cell, coloured by its label
   (:func:`helpers.pretrained.heads.classify_heads`) and annotated with that label's weight.
 * :func:`plot_head_grid` -- the attention matrices of chosen heads on one text, with the
-  tokens on both axes and a title that names the head and its pattern.
+  tokens on both axes, a shared colour bar and a title that names the head and its pattern.
+
+Both take 0-based ``(layer, head)`` indices, as :mod:`helpers.pretrained.heads` returns
+them, and *label* layers and heads from 1, as every figure of the course numbers heads
+1..H: index ``(0, 2)`` is drawn as "layer 1 · head 3".
 """
 
 from __future__ import annotations
@@ -55,8 +59,10 @@ def plot_head_map(
     sns.heatmap(codes, ax=ax, cmap=ListedColormap(colours), vmin=-0.5,
                 vmax=len(classes) - 0.5, cbar=False, annot=val, fmt=".2f",
                 annot_kws={"size": 8}, linewidths=0.5, linecolor="white")
-    ax.set_xlabel("head (0-based)")
-    ax.set_ylabel("layer (0-based)")
+    ax.set_xticklabels([str(h + 1) for h in range(lab.shape[1])])
+    ax.set_yticklabels([str(layer + 1) for layer in range(lab.shape[0])])
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
     ax.tick_params(axis="y", rotation=0)
     ax.legend(handles=[Patch(color=c, label=k) for c, k in zip(colours, classes, strict=True)],
               loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -83,7 +89,7 @@ def plot_head_grid(
     tokens : sequence of n str
     heads : sequence of (layer, head) pairs, 0-based
     titles : sequence of str, optional
-        One title per panel (default ``"layer l · head k"``).
+        One title per panel (default ``"layer l · head k"``, counted from 1).
 
     Taught in notebook 06, "Heads nobody engineered".
     """
@@ -110,7 +116,7 @@ def plot_head_grid(
         layer, head = heads[i]
         sns.heatmap(a[layer, head], ax=ax, vmin=0.0, vmax=1.0, cmap=WEIGHT_CMAP, square=True,
                     cbar=False, xticklabels=list(tokens), yticklabels=list(tokens))
-        ax.set_title(titles[i] if titles is not None else f"layer {layer} · head {head}",
+        ax.set_title(titles[i] if titles is not None else f"layer {layer + 1} · head {head + 1}",
                      fontsize=10)
         ax.tick_params(axis="x", rotation=90, labelsize=8)
         ax.tick_params(axis="y", rotation=0, labelsize=8)
@@ -119,4 +125,6 @@ def plot_head_grid(
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    mappable = axes.flat[0].collections[0]  # one colour scale, 0..1, for every panel
+    fig.colorbar(mappable, ax=list(axes.flat), shrink=0.8, label="attention weight")
     return fig
