@@ -59,6 +59,7 @@ nbval: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.kernel_name=python3 --NotebookClient.record_timing=False \
+	    --NotebookClient.store_widget_state=False \
 	    $(if $(NB),$(NB),$(NOTEBOOKS) $(SOLUTIONS))
 
 # Sphinx + myst-nb (site/conf.py): executes staged copies of the notebooks in build/site/src
