@@ -39,14 +39,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_attention import (
-    MHA_SIZES,
-    fmt_ms,
-    markdown_table,
-    median_time,
-    mha_flops,
-    mha_inputs,
-)
+from bench_attention import MHA_SIZES, median_time, mha_inputs
+from bench_report import fmt_ms, markdown_table, mha_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
