@@ -2,10 +2,7 @@
 wrong attempts outside the catalogue are caught too."""
 
 import numpy as np
-import pytest
-
-from helpers.exercises import check
-from helpers.exercises._core import get
+from exercise_catalogue import catalogue_tests
 
 
 def stable(z, axis=-1):
@@ -152,24 +149,8 @@ UNLISTED = {
 }
 
 
-@pytest.mark.parametrize(
-    ("exercise_id", "name"), [(i, m) for i, ms in CATALOGUED.items() for m in ms]
-)
-def test_catalogued_mistake_is_caught_and_named(exercise_id, name):
-    result = check(exercise_id, CATALOGUED[exercise_id][name])
-    assert result.attempted and not result.passed
-    assert result.mistake == name, result.report
-    assert f"Known mistake — {name}:" in result.report and "(taught in notebook" in result.report
-
-
-@pytest.mark.parametrize("exercise_id", sorted(CATALOGUED))
-def test_the_catalogue_is_written_out_here(exercise_id):
-    assert set(CATALOGUED[exercise_id]) == {m.name for m in get(exercise_id).mistakes}
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "k"), [(i, k) for i, fs in UNLISTED.items() for k in range(len(fs))]
-)
-def test_unlisted_wrong_attempt_is_caught(exercise_id, k):
-    result = check(exercise_id, UNLISTED[exercise_id][k])
-    assert result.attempted and not result.passed, result.report
+(
+    test_catalogued_mistake_is_caught_and_named,
+    test_the_catalogue_is_written_out_here,
+    test_unlisted_wrong_attempt_is_caught,
+) = catalogue_tests(CATALOGUED, UNLISTED)

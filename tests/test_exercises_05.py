@@ -4,11 +4,10 @@ wrong attempts outside the catalogue are caught too."""
 import math
 
 import numpy as np
-import pytest
+from exercise_catalogue import catalogue_tests
 
 from helpers import combine_heads, split_heads
 from helpers.exercises import check
-from helpers.exercises._core import get
 from helpers.exercises.ex05 import cross_attention_layer
 
 ex_layer = cross_attention_layer()  # what the notebook's cross_attend reads
@@ -176,27 +175,11 @@ UNLISTED = {
 }
 
 
-@pytest.mark.parametrize(
-    ("exercise_id", "name"), [(i, m) for i, ms in CATALOGUED.items() for m in ms]
-)
-def test_catalogued_mistake_is_caught_and_named(exercise_id, name):
-    result = check(exercise_id, CATALOGUED[exercise_id][name])
-    assert result.attempted and not result.passed
-    assert result.mistake == name, result.report
-    assert f"Known mistake — {name}:" in result.report and "(taught in notebook" in result.report
-
-
-@pytest.mark.parametrize("exercise_id", sorted(CATALOGUED))
-def test_the_catalogue_is_written_out_here(exercise_id):
-    assert set(CATALOGUED[exercise_id]) == {m.name for m in get(exercise_id).mistakes}
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "k"), [(i, k) for i, fs in UNLISTED.items() for k in range(len(fs))]
-)
-def test_unlisted_wrong_attempt_is_caught(exercise_id, k):
-    result = check(exercise_id, UNLISTED[exercise_id][k])
-    assert result.attempted and not result.passed, result.report
+(
+    test_catalogued_mistake_is_caught_and_named,
+    test_the_catalogue_is_written_out_here,
+    test_unlisted_wrong_attempt_is_caught,
+) = catalogue_tests(CATALOGUED, UNLISTED)
 
 
 def test_a_learner_who_mutates_the_layer_is_told():
