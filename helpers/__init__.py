@@ -6,18 +6,13 @@ Import everything the notebooks need from here::
     from helpers import split_heads, combine_heads, multi_head_attention, MultiHeadAttention
 """
 
-from helpers.attention import (
-    attention,
-    combine_heads,
-    multi_head_attention,
-    softmax,
-    split_heads,
-)
+from helpers.attention import attention, combine_heads, softmax, split_heads
 from helpers.feature_maps import draw_random_features
 from helpers.linear_attention import linear_attention, linear_attention_weights
 from helpers.masks import create_causal_mask, create_padding_mask
 from helpers.math_utils import entropy, logsumexp, softmax_jacobian
 from helpers.mha import MultiHeadAttention
+from helpers.multihead import multi_head_attention
 from helpers.positional import positional_shift_matrix, sinusoidal_positional_encoding
 from helpers.rope import apply_rope, rope_layout_permutation
 from helpers.tiled import tiled_attention

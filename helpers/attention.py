@@ -27,8 +27,6 @@ Multi-head attention lives in :mod:`helpers.multihead`, the head reshapes in
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -48,22 +46,6 @@ from helpers._validate import (
 from helpers.heads import combine_heads, split_heads
 
 __all__ = ["FloatArray", "attention", "combine_heads", "softmax", "split_heads"]
-
-# Moved to helpers.multihead; imported on first use (a lazy import keeps the
-# modules free of an import cycle).
-_MOVED_TO_MULTIHEAD = {
-    "_check_tokens", "_check_weight", "linear", "multi_head_attention",
-    "project_and_attend", "project_and_attend_reference",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_MULTIHEAD:
-        import helpers.multihead
-
-        return getattr(helpers.multihead, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 # --------------------------------------------------------------------------- softmax
 def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
@@ -233,8 +215,3 @@ def attention(
     if single_query:
         return output[..., 0, :], weights[..., 0, :]
     return output, weights
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MOVED_TO_MULTIHEAD})
-

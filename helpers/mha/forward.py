@@ -1,7 +1,7 @@
 r"""The forward pass of :class:`~helpers.MultiHeadAttention`, keeping what its backward needs.
 
 The steps are those of the readable reference path
-(:func:`helpers.attention.project_and_attend`), with dropout and rotary position
+(:func:`helpers.multihead.project_and_attend`), with dropout and rotary position
 embeddings inserted where they belong (``s = 1/sqrt(d_k)``)::
 
     Q = s (x_q W_q + b_q)   K = x_k W_k + b_k   V = x_v W_v + b_v    split into h heads
