@@ -236,7 +236,7 @@ def attention_view(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     """Weights of one head: ``softmax(q k^T / (sqrt(d_k) if scaled) / T)``, causal if asked.
 
     ``q`` (L_q, d_k), ``k`` (L_k, d_k), ``v`` (L_k, d_v). With ``T = 1`` and scaling on this is
-    exactly :func:`helpers.attention` (notebook 02, section 4).
+    exactly :func:`helpers.attention` (notebook 02, section 5).
     """
     scores = q @ k.T  # (L_q, L_k)
     if state.scaled:

@@ -66,7 +66,7 @@ def plot_attention_heatmap(
     two decimals when ``annot`` is true. ``mask`` (boolean, True = may attend, broadcastable
     to ``(L_q, L_k)``) draws the blocked cells grey and hatched, with a "masked" legend entry;
     a blocked cell must have weight 0 (``ValueError`` otherwise: an inverted mask). Returns
-    the figure. Taught in notebook 02, section 5 (masks: notebook 03, section 1).
+    the figure. Taught in notebook 02, section 6 (masks: notebook 03, section 1).
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2:

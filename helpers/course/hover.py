@@ -6,7 +6,7 @@ bar, token labels, and a ``<title>`` per cell ("query 'cat' → key 'the': 0.123
 browser shows as a tooltip. Cells a mask blocks are grey and hatched, titled "masked". Its
 plain-text form is a rounded table, the same on every run (nbval compares it).
 
-Taught in notebook 02, section 5 (one head) and notebook 04, section 5 (every head).
+Taught in notebook 02, section 6 (one head) and notebook 04, section 5 (every head).
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def plot_curve_panels(
     A colour means one thing in the whole figure: the part of a curve's label before the
     first ``", "`` (``"scaled, median"`` and ``"scaled, mean"`` are both ``"scaled"``);
     curves of one colour in a panel differ in line style and marker (:func:`curve_styles`).
-    ``colors`` may fix the colour of some of these names. Taught in notebook 02, section 10.
+    ``colors`` may fix the colour of some of these names. Taught in notebook 02, section 11.
     """
     n = len(panels)
     if n == 0:

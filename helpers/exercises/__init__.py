@@ -31,10 +31,10 @@ The module calls :func:`register` once per exercise::
     register(Exercise(
         id="02.1",
         reference=scaled_scores,          # plain NumPy; its name and signature are the exercise's
-        taught="notebook 02 §3–4",
+        taught="notebook 02 §4–5",
         compare=arrays(rtol=1e-6),        # or boolean(), integer(), real(), tuple_of(...)
         cases=(Case((Q, K), "L_q ≠ L_k: queries and keys of different lengths"), ...),
-        mistakes=(Mistake("no scale", "QKᵀ must be divided by √d_k.", "notebook 02 §10",
+        mistakes=(Mistake("no scale", "QKᵀ must be divided by √d_k.", "notebook 02 §11",
                           lambda Q, K: Q @ np.swapaxes(K, -1, -2)), ...),
     ))
 

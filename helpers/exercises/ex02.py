@@ -28,7 +28,7 @@ register(
     Exercise(
         id="02.1",
         reference=scaled_scores,
-        taught="notebook 02 §3–4",
+        taught="notebook 02 §4–5",
         compare=arrays(rtol=1e-9, atol=1e-12),
         cases=(
             Case((n((4, 8)), n((4, 8))), "Q and K (4, 8): 4 tokens, d_k = 8"),
@@ -50,45 +50,45 @@ register(
             Mistake(
                 "no scale",
                 "QKᵀ must be divided by √d_k.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda Q, K: Q @ _t(K),
             ),
             Mistake(
                 "divided by d_k",
                 "the scale is √d_k, not d_k: it brings the variance d_k back to 1.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda Q, K: Q @ _t(K) / Q.shape[-1],
             ),
             Mistake(
                 "multiplied by √d_k",
                 "divide by √d_k; multiplying makes the scores larger still.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda Q, K: Q @ _t(K) * math.sqrt(Q.shape[-1]),
             ),
             Mistake(
                 "scaled by √L_k",
                 "d_k is the feature size, Q.shape[-1]; the number of keys plays no "
                 "part in the scale.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda Q, K: Q @ _t(K) / math.sqrt(K.shape[-2]),
             ),
             Mistake(
                 "computed K Qᵀ",
                 "keys down and queries across: the result is transposed. Row i must be query i.",
-                "notebook 02 §3",
+                "notebook 02 §4",
                 lambda Q, K: K @ _t(Q) / math.sqrt(Q.shape[-1]),
             ),
             Mistake(
                 "K.T on a batch",
                 "K.T reverses every axis of a batched K; transpose only the last "
                 "two: np.swapaxes(K, -1, -2).",
-                "notebook 02 §8",
+                "notebook 02 §9",
                 lambda Q, K: Q @ K.T / math.sqrt(Q.shape[-1]),
             ),
             Mistake(
                 "Q @ K without the transpose",
                 "it runs only when L_k = d_k, and then multiplies the wrong axes; use Kᵀ.",
-                "notebook 02 §12",
+                "notebook 02 §13",
                 lambda Q, K: Q @ K / math.sqrt(Q.shape[-1]),
             ),
         ),
@@ -112,7 +112,7 @@ register(
     Exercise(
         id="02.2",
         reference=self_attention,
-        taught="notebook 02 §2–4 and §9",
+        taught="notebook 02 §3–5 and §10",
         compare=tuple_of(arrays(), arrays(), names=("output", "weights")),
         cases=(
             Case((n((5, 8)), n((8, 4)), n((8, 4)), n((8, 3))), "X (5, 8), d_k = 4, d_v = 3"),
@@ -134,26 +134,26 @@ register(
             Mistake(
                 "softmax over the query axis",
                 "axis=-2 makes each key's column sum to 1; each query's row must (axis=-1).",
-                "notebook 02 §12",
+                "notebook 02 §13",
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), axis=-2),
             ),
             Mistake(
                 "no scale",
                 "the scores must be divided by √d_k.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, 1.0),
             ),
             Mistake(
                 "scaled by √d_model",
                 "d_k is the width of a query (W_q.shape[1]), not of a token.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, math.sqrt(Wq.shape[0])),
             ),
             Mistake(
                 "W_q used for the keys",
                 "queries and keys have their own matrices; one shared matrix "
                 "makes the scores symmetric.",
-                "notebook 02 §6",
+                "notebook 02 §7",
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wq, Wv, math.sqrt(Wq.shape[1])),
             ),
             Mistake(
@@ -166,13 +166,13 @@ register(
             Mistake(
                 "weighted the tokens, not the values",
                 "the output averages V = X W_v, not X.",
-                "notebook 02 §4",
+                "notebook 02 §5",
                 lambda X, Wq, Wk, Wv: (lambda w: (w @ X, w))(self_attention(X, Wq, Wk, Wv)[1]),
             ),
             Mistake(
                 "returned (weights, output)",
                 "return the output first, then the weights.",
-                "notebook 02 §9",
+                "notebook 02 §10",
                 lambda X, Wq, Wk, Wv: self_attention(X, Wq, Wk, Wv)[::-1],
             ),
         ),
@@ -212,7 +212,7 @@ register(
     Exercise(
         id="02.3",
         reference=is_uniform_head,
-        taught="notebook 02 §11",
+        taught="notebook 02 §12",
         compare=boolean(),
         cases=(
             Case((np.full((3, 4), 0.25),), "every row exactly uniform: True"),
@@ -234,44 +234,44 @@ register(
                 "ln L_q instead of ln L_k",
                 "the largest entropy of a row over L_k keys is ln L_k "
                 "(weights.shape[-1]), whatever the number of queries.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(np.all(_row_entropy(w) >= t * math.log(w.shape[0]))),
             ),
             Mistake(
                 "any row instead of every row",
                 "the head is uniform only when every row is; use np.all.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(np.any(_row_entropy(w) >= t * math.log(w.shape[-1]))),
             ),
             Mistake(
                 "mean of the row entropies",
                 "a high mean hides a sharp row; every row must reach the threshold.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(_row_entropy(w).mean() >= t * math.log(w.shape[-1])),
             ),
             Mistake(
                 "hard-coded threshold",
                 "use the threshold argument, not 0.95 written into the code.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(np.all(_row_entropy(w) >= 0.95 * math.log(w.shape[-1]))),
             ),
             Mistake(
                 "peak equal to 1/L_k",
                 "comparing the largest weight with 1/L_k exactly is too strict; "
                 "measure the entropy against threshold · ln L_k.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(np.allclose(w.max(axis=-1), 1 / w.shape[-1])),
             ),
             Mistake(
                 "entropy of the columns",
                 "a row (one query) is a distribution; sum over the last axis.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(np.all(_row_entropy(w, 0) >= t * math.log(w.shape[-1]))),
             ),
             Mistake(
                 "entropy in bits against ln L_k",
                 "with log2 the maximum is log2 L_k; use natural logs for both.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: bool(
                     np.all(_row_entropy(w) / math.log(2) >= t * math.log(w.shape[-1]))
                 ),
@@ -279,7 +279,7 @@ register(
             Mistake(
                 "returned one bool per row",
                 "return a single True/False for the whole head: np.all over the rows.",
-                "notebook 02 §11",
+                "notebook 02 §12",
                 lambda w, t=0.95: _row_entropy(w) >= t * math.log(w.shape[-1]),
             ),
         ),
