@@ -186,6 +186,7 @@ register(
 
 # --------------------------------------------------------------------------- 03.3
 def my_alibi(seq_len, num_heads):
+    # num_heads a power of two: then m_h = 2^(-8h/H) is the published rule (helpers.alibi)
     slopes = 2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)  # (H,)
     pos = np.arange(seq_len)
     return -slopes[:, None, None] * np.abs(pos[:, None] - pos[None, :])  # (H, L, L)
@@ -209,7 +210,7 @@ register(
             Case((6, 4), "6 positions, 4 heads"),
             Case((3, 2), "3 positions, 2 heads"),
             Case((4, 1), "a single head: m_1 = 2^-8"),
-            Case((7, 3), "3 heads, not a power of two"),
+            Case((7, 16), "16 heads: slopes 2^-0.5 down to 2^-8"),
         ),
         mistakes=(
             Mistake(
