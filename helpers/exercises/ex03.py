@@ -81,7 +81,7 @@ register(
                 "+1e9 instead of -inf",
                 "a positive value rewards the future keys instead of hiding "
                 "them; the sign must be negative.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 1, 1e9)),
             ),
             Mistake(
@@ -125,7 +125,7 @@ register(
     Exercise(
         id="03.2",
         reference=padding_mask,
-        taught="notebook 03 §5",
+        taught="notebook 03 §6",
         compare=arrays(dtype="bool"),
         cases=(
             Case((np.array([3, 1, 4]), 4), "lengths [3, 1, 4], max_len 4"),
@@ -139,7 +139,7 @@ register(
                 "off by one",
                 "j <= length counts the first pad slot as a real token; the real "
                 "tokens are j < length.",
-                "notebook 03 §5",
+                "notebook 03 §6",
                 lambda lengths, max_len: (np.arange(max_len) <= np.asarray(lengths)[:, None])[
                     :, None, None, :
                 ],
@@ -148,35 +148,35 @@ register(
                 "True marks padding",
                 "in this course True = may attend (a real token); True = pad is "
                 "nn.MultiheadAttention's key_padding_mask convention.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 lambda lengths, max_len: ~padding_mask(lengths, max_len),
             ),
             Mistake(
                 "missing the broadcast axes",
                 "(batch, max_len) lines up with (L_q, L_k) of the "
                 "scores; return (batch, 1, 1, max_len).",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 lambda lengths, max_len: padding_mask(lengths, max_len)[:, 0, 0],
             ),
             Mistake(
                 "one broadcast axis only",
                 "(batch, 1, max_len) fits scores without a heads axis; "
                 "this mask is (batch, 1, 1, max_len).",
-                "notebook 03 §5",
+                "notebook 03 §6",
                 lambda lengths, max_len: padding_mask(lengths, max_len)[:, 0],
             ),
             Mistake(
                 "float 0/1 mask",
                 "a float mask is added to the scores: 1.0 and 0.0 mask nothing. "
                 "Return a boolean array (dtype bool).",
-                "notebook 03 §1 and §7",
+                "notebook 03 §1 and §8",
                 lambda lengths, max_len: padding_mask(lengths, max_len).astype(float),
             ),
             Mistake(
                 "integer 0/1 mask",
                 "an integer mask is not boolean: helpers.attention rejects it "
                 "and PyTorch would add it. Return dtype bool.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 lambda lengths, max_len: padding_mask(lengths, max_len).astype(np.int64),
             ),
         ),
@@ -203,7 +203,7 @@ register(
     Exercise(
         id="03.3",
         reference=my_alibi,
-        taught="notebook 03 §8",
+        taught="notebook 03 §9",
         compare=arrays(rtol=1e-12, atol=1e-12),
         cases=(
             Case((5, 8), "5 positions, 8 heads"),
@@ -216,31 +216,31 @@ register(
             Mistake(
                 "heads counted from 0",
                 "h runs from 1 to H: the first slope is 2^(-8/H), not 1.",
-                "notebook 03 §8",
+                "notebook 03 §9",
                 lambda L, H: _alibi(L, H, first=0),
             ),
             Mistake(
                 "positive bias",
                 "distance must be penalised: B = -m_h |i - j|.",
-                "notebook 03 §8",
+                "notebook 03 §9",
                 lambda L, H: _alibi(L, H, sign=1.0),
             ),
             Mistake(
                 "signed distance",
                 "the symmetric bias uses |i - j|; i - j rewards one side.",
-                "notebook 03 §8",
+                "notebook 03 §9",
                 lambda L, H: _alibi(L, H, signed=True),
             ),
             Mistake(
                 "slopes 2^-h",
                 "m_h = 2^(-8h/H); 2^-h is the same only for H = 8.",
-                "notebook 03 §8",
+                "notebook 03 §9",
                 lambda L, H: _alibi(L, H, exponent=1.0),
             ),
             Mistake(
                 "heads on the last axis",
                 "return (num_heads, seq_len, seq_len): heads first.",
-                "notebook 03 §8",
+                "notebook 03 §9",
                 lambda L, H: np.moveaxis(my_alibi(L, H), 0, -1),
             ),
         ),
