@@ -112,7 +112,7 @@ def plot_multihead_comparison(
     ``head_labels`` (``H`` strings) says otherwise. ``tokens`` label the queries (and the keys,
     unless ``key_tokens`` is given). ``mask``: boolean, True = may attend, broadcastable to
     ``(H, L_q, L_k)``; blocked cells are grey and hatched ("masked"). Taught in notebook 04,
-    section 5 (notebook 03, section 8 for ALiBi; notebook 06 for real inputs).
+    section 5 (notebook 03, section 9 for ALiBi; notebook 06 for real inputs).
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 3:

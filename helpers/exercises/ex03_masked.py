@@ -37,7 +37,7 @@ register(
                 "float 0/1 mask",
                 "np.tril(np.ones((n, n))) is float: attention would add 1.0 and 0.0 "
                 "to the scores and mask nothing. Use dtype=bool.",
-                "notebook 03 §1 and §7",
+                "notebook 03 §1 and §8",
                 lambda s: np.tril(np.ones((s, s))),
             ),
             Mistake(
@@ -51,7 +51,7 @@ register(
                 "True = blocked",
                 "in this course True = may attend; ~mask is the convention of "
                 "nn.MultiheadAttention.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 lambda s: ~my_causal_mask(s),
             ),
             Mistake(
@@ -129,7 +129,7 @@ register(
     Exercise(
         id="03.5",
         reference=masked_attention,
-        taught="notebook 03 §1, §5 and §7",
+        taught="notebook 03 §1, §6 and §8",
         compare=pair,
         no_warnings=True,
         cases=(
@@ -172,7 +172,7 @@ register(
             Mistake(
                 "True = blocked",
                 "in this course a boolean True means may attend.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 _mask_variant("inverted"),
             ),
             Mistake(
@@ -192,14 +192,14 @@ register(
                 "NaN on a fully masked row",
                 "a row of -inf has max -inf and -inf - (-inf) = NaN; the "
                 "row must get zero weights and a zero output.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 _mask_variant("NaN"),
             ),
             Mistake(
                 "-1e9 instead of -inf",
                 "with -1e9 a fully masked row becomes uniform: a query that "
                 "may see nothing averages every value. It must get zeros.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 _mask_variant("-1e9"),
             ),
             Mistake(

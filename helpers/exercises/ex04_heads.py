@@ -169,7 +169,7 @@ register(
             Mistake(
                 "True = blocked",
                 "in this course a boolean True means may attend.",
-                "notebook 03 §7",
+                "notebook 03 §8",
                 _variant(invert=True),
             ),
             Mistake(
