@@ -136,7 +136,7 @@ def task_matmul(n: int, warmup: int, reps: int) -> dict[str, Any]:
 def task_numpy_mha(sizes: list[list[int]], warmup: int, reps: int,
                    min_seconds: float = 0.0) -> dict[str, Any]:
     from helpers import multi_head_attention
-    from helpers._parallel import num_workers
+    from helpers.fastpath.threads import num_workers
 
     results = []
     for batch, seq, d_model, heads in sizes:

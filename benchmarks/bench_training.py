@@ -110,7 +110,7 @@ def torch_step(module: Any, xt: Any, d_out_t: Any) -> tuple[Any, list]:
 # ============================================================================ child tasks
 def task_numpy(sizes: list[list[int]], warmup: int, reps: int,
                min_seconds: float = 0.0) -> dict[str, Any]:
-    from helpers._parallel import num_workers
+    from helpers.fastpath.threads import num_workers
 
     results = []
     for batch, seq, d_model, heads in sizes:

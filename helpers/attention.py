@@ -113,7 +113,7 @@ def masked_scores(
 ) -> FloatArray:
     """Scaled, masked scores ``scale * Q K^T (+ mask)`` of validated ``Q (..., L_q, d_k)``, ``K``.
 
-    Shared by :func:`attention` and :func:`helpers.backward.attention_backward`
+    Shared by :func:`attention` and :func:`helpers.attention_backward.attention_backward`
     so that both accept and reject the same inputs. ``scale`` and ``is_causal``
     as in :func:`attention`; ``single_query``: ``Q`` was 1-D, so a 1-D mask
     ``(L_k,)`` gets its query axis back.

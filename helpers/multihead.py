@@ -3,7 +3,7 @@
 :func:`project_and_attend` is the core that :func:`multi_head_attention` and
 :class:`helpers.MultiHeadAttention` share. It validates everything it is given
 -- tokens, parameters, mask -- and hands the work to the fast path
-(:mod:`helpers._fast_mha`); :func:`project_and_attend_reference` computes the
+(:mod:`helpers.fastpath.fused_mha`); :func:`project_and_attend_reference` computes the
 same thing as a readable composition of the steps and defines the results.
 
 Rules (the same on both paths):
@@ -29,7 +29,6 @@ from typing import NamedTuple, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from helpers._fast_mha import project_and_attend_fast
 from helpers._mask_validation import check_multihead_mask
 from helpers._validate import (
     FloatArray,
@@ -41,6 +40,7 @@ from helpers._validate import (
     require_ndim,
 )
 from helpers.attention import attention
+from helpers.fastpath.fused_mha import project_and_attend_fast
 from helpers.heads import combine_heads, split_heads
 
 __all__ = [

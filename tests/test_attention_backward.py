@@ -1,4 +1,4 @@
-"""Tests of helpers.backward: the hand-written attention backward pass."""
+"""Tests of helpers.attention_backward: the hand-written attention backward pass."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import attention, softmax, softmax_jacobian
-from helpers.backward import attention_backward, numerical_gradient, softmax_backward
+from helpers.attention_backward import attention_backward, numerical_gradient, softmax_backward
 
 F = torch.nn.functional
 

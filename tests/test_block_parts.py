@@ -1,4 +1,4 @@
-"""helpers.layers against PyTorch's nn.LayerNorm and nn.functional.gelu."""
+"""helpers.block_parts against PyTorch's nn.LayerNorm and nn.functional.gelu."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.layers import gelu, layer_norm
+from helpers.block_parts import gelu, layer_norm
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -12,7 +12,7 @@ import torch
 
 import helpers
 from helpers.alibi import alibi_bias
-from helpers.backward import attention_backward, softmax_backward
+from helpers.attention_backward import attention_backward, softmax_backward
 from helpers.diagnostics import diagnose_uniform_attention
 from helpers.exercises import reference
 from helpers.exercises._core import get

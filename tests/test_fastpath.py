@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-import helpers._fast_mha as fast_mha
-import helpers._parallel as parallel
+import helpers.fastpath.fused_mha as fast_mha
+import helpers.fastpath.threads as parallel
 from helpers import MultiHeadAttention, multi_head_attention
 from helpers.multihead import project_and_attend, project_and_attend_reference
 

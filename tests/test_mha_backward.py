@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers import MultiHeadAttention, create_padding_mask
-from helpers.backward import numerical_gradient
+from helpers.attention_backward import numerical_gradient
 
 NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
 
@@ -317,7 +317,7 @@ def test_inputs_changed_after_forward_do_not_change_the_gradient():
 @pytest.mark.parametrize("tile", [40, 300])
 def test_small_tiles_split_rows_and_heads(monkeypatch, tile):
     # Tiles of 40 scores: 3 query rows of 11 keys, one head per tile; of 300: all 9 rows, 3 heads.
-    import helpers.mha.tiles as tiles
+    import helpers.fastpath.tiled_matmul as tiles
 
     monkeypatch.setattr(tiles, "TILE_ELEMENTS", tile)
     assert tiles.tiles_of(2, 3, 9, 11) == {40: (3, 1), 300: (9, 3)}[tile]

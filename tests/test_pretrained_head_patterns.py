@@ -1,4 +1,4 @@
-"""helpers.pretrained.heads (where a head's weight goes) and its figures."""
+"""helpers.pretrained.head_patterns (where a head's weight goes) and its figures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers.course.real_heads_plot import plot_head_grid, plot_head_map
-from helpers.pretrained.heads import (
+from helpers.pretrained.head_patterns import (
     BROAD,
     BUCKETS,
     PATTERNS,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import attention, multi_head_attention, softmax, tiled_attention
-from helpers.backward import attention_backward
+from helpers.attention_backward import attention_backward
 from helpers.gqa import grouped_query_attention
 from helpers.multihead import project_and_attend, project_and_attend_reference
 

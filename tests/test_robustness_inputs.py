@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import helpers._fast_mha as fast_mha
-import helpers._parallel as parallel
+import helpers.fastpath.fused_mha as fast_mha
+import helpers.fastpath.threads as parallel
 from helpers import (
     attention,
     create_padding_mask,
@@ -23,7 +23,7 @@ from helpers import (
     split_heads,
     tiled_attention,
 )
-from helpers.backward import attention_backward
+from helpers.attention_backward import attention_backward
 from helpers.gqa import grouped_query_attention
 from helpers.multihead import project_and_attend, project_and_attend_reference
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from helpers import attention, create_causal_mask, multi_head_attention, tiled_attention
 from helpers.alibi import alibi_bias
-from helpers.backward import attention_backward
+from helpers.attention_backward import attention_backward
 from helpers.diagnostics import normalized_entropy
 from helpers.gqa import grouped_query_attention
 from helpers.multihead import project_and_attend, project_and_attend_reference

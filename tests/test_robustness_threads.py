@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from threadpoolctl import OpenBLASController, ThreadpoolController, threadpool_limits
 
-import helpers._fast_mha as fast_mha
-import helpers._parallel as parallel
+import helpers.fastpath.fused_mha as fast_mha
+import helpers.fastpath.threads as parallel
 from helpers import multi_head_attention
 
 CORES = parallel.usable_cores()
@@ -103,7 +103,7 @@ def test_a_call_pins_the_blas_without_the_user_seeing_it(user_limit, blas_state,
 
 
 def test_without_a_pinnable_blas_the_cores_are_divided(blas_state, monkeypatch):
-    from helpers import _blas_pin
+    from helpers.fastpath import blas_pin as _blas_pin
 
     monkeypatch.setattr(_blas_pin, "available", lambda: False)
     monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
@@ -201,7 +201,7 @@ def test_a_fork_during_a_call_waits_for_it_and_the_child_has_the_users_threads(b
 @pytest.fixture
 def small_budget(monkeypatch):
     """Budgets of 64 KiB per thread and 128 KiB in all, so small calls exercise them."""
-    from helpers import _scratch
+    from helpers.fastpath import scratch as _scratch
 
     monkeypatch.setattr(_scratch, "PER_THREAD_BYTES", 64 << 10)
     monkeypatch.setattr(_scratch, "TOTAL_BYTES", 128 << 10)

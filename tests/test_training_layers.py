@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.backward import numerical_gradient
-from helpers.layers import gelu, layer_norm
+from helpers.attention_backward import numerical_gradient
+from helpers.block_parts import gelu, layer_norm
 from helpers.training.layers import (
     Embedding,
     FeedForward,

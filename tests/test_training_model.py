@@ -1,4 +1,4 @@
-"""helpers.training.model: the whole model's gradients, training and decoding against PyTorch."""
+"""helpers.training.tiny_transformer: the model's gradients, training and decoding vs PyTorch."""
 
 from __future__ import annotations
 

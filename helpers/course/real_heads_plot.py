@@ -1,11 +1,11 @@
 """Figures of the pretrained model's heads (notebook 06, "Heads nobody engineered").
 
 * :func:`plot_head_map` -- every head of every layer as one cell, coloured by its label
-  (:func:`helpers.pretrained.heads.classify_heads`) and annotated with that label's weight.
+  (:func:`helpers.pretrained.head_patterns.classify_heads`) and annotated with that label's weight.
 * :func:`plot_head_grid` -- the attention matrices of chosen heads on one text, with the
   tokens on both axes, a shared colour bar and a title that names the head and its pattern.
 
-Both take 0-based ``(layer, head)`` indices, as :mod:`helpers.pretrained.heads` returns
+Both take 0-based ``(layer, head)`` indices, as :mod:`helpers.pretrained.head_patterns` returns
 them, and *label* layers and heads from 1, as every figure of the course numbers heads
 1..H: index ``(0, 2)`` is drawn as "layer 1 · head 3".
 """

@@ -40,6 +40,7 @@ class Mistake:
     explanation: str
     taught: str
     fn: Callable[..., Any]
+    hint: str = ""  # the first hint ``hint()`` gives after ``check`` named this mistake
 
 
 @dataclass
@@ -66,6 +67,9 @@ class Exercise:
     taught: str
     compare: Comparison = field(default_factory=arrays)
     no_warnings: bool = False  # a RuntimeWarning fails a case even when the values are right
+    difficulty: int = 0  # 1 (warm-up), 2 (core) or 3 (hard); shown by check and the statement
+    minutes: int = 0  # expected minutes for a first attempt
+    hints: tuple[str, ...] = ()  # graded hints, gentlest first, that ``hint()`` gives in turn
 
     @property
     def name(self) -> str:

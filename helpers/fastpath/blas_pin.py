@@ -23,13 +23,13 @@ threadpoolctl's gate; (b) while a pin is active, answers threadpoolctl for this
 library with the user's value and *records* what the user sets instead of
 applying it, then applies the latest request when the last pin ends -- so
 every user of threadpoolctl sees exactly the limits they set, and the process
-ends with them; (c) is never active during a fork (``helpers._parallel`` makes a
+ends with them; (c) is never active during a fork (``helpers.fastpath.threads`` makes a
 fork wait until the calls in progress end). Code that calls OpenBLAS through
 other means than threadpoolctl during a call would see the 1.
 
 Only NumPy's OpenBLAS with the pthreads threading layer is pinned; with any
 other BLAS, :func:`available` is False and the fast path instead divides the
-cores by the BLAS threads (see :func:`helpers._parallel.num_workers`).
+cores by the BLAS threads (see :func:`helpers.fastpath.threads.num_workers`).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 def _after_fork_in_child() -> None:
-    """A fork never happens during a pin (helpers._parallel waits); reset the state anyway."""
+    """A fork never happens during a pin (:mod:`~helpers.fastpath.threads` waits); reset anyway."""
     global _lock, _depth
     _lock = threading.RLock()
     _depth = 0

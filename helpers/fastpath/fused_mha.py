@@ -28,8 +28,8 @@ matrix products instead of in memory traffic and Python:
    computing each row's maximum. A row so far below the tile's maximum that
    its exponentials would underflow sends the tile back through per-row maxima.)
 5. **Threads over independent tiles**, one per core, with the BLAS kept to one
-   thread meanwhile without touching the user's limits (see :mod:`helpers._parallel`).
-6. **Work arrays reused** within a byte budget (:mod:`helpers._scratch`). What a
+   thread meanwhile without touching the user's limits (see :mod:`helpers.fastpath.threads`).
+6. **Work arrays reused** within a byte budget (:mod:`helpers.fastpath.scratch`). What a
    call returns is always new memory.
 7. **Cheap validation.** The inputs were checked by the caller. A tile's
    scores are checked for overflow only when the largest ``|Q|`` and ``|K|``
@@ -46,9 +46,9 @@ import math
 
 import numpy as np
 
-from helpers import _scratch
-from helpers._parallel import num_workers, run_blocks
 from helpers._validate import abs_max, products_may_overflow, scores_overflow_error
+from helpers.fastpath import scratch as _scratch
+from helpers.fastpath.threads import num_workers, run_blocks
 
 FloatArray = np.ndarray
 

@@ -8,7 +8,7 @@ asking for two BLAS threads on a two-core machine fight over the cores (the
 product then runs several times slower, not faster).
 
 So while the blocks run, NumPy's OpenBLAS is pinned to one thread by
-:mod:`helpers._blas_pin`, in a way no user of threadpoolctl can observe: the
+:mod:`helpers.fastpath.blas_pin`, in a way no user of threadpoolctl can observe: the
 limits they set are the limits they read, and the ones the process keeps. A
 ``fork`` waits until the calls in progress have finished (a product that is
 using OpenBLAS's threads when another thread forks would hang for good, with
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from helpers import _blas_pin
+from helpers.fastpath import blas_pin as _blas_pin
 
 _MAX_WORKERS = 8  # beyond this, the blocks of an attention call are too few to share
 

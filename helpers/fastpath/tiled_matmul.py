@@ -2,7 +2,7 @@
 
 The attention part of both passes runs in tiles of ``(batch, heads, rows)``
 of about a megabyte of scores (:func:`tiles_of`), spread over the threads of
-:func:`helpers._parallel.run_blocks`; the large projections are split into
+:func:`helpers.fastpath.threads.run_blocks`; the large projections are split into
 row or column blocks the same way (:func:`matmul`).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers._parallel import num_workers, run_blocks
 from helpers._validate import FloatArray
+from helpers.fastpath.threads import num_workers, run_blocks
 
 __all__ = ["OVERFLOW_MESSAGE", "TILE_ELEMENTS", "abs_max", "matmul", "softmax_in_place",
            "tiles_of"]
@@ -22,7 +22,7 @@ TILE_ELEMENTS = 1 << 18
 
 def matmul(a: FloatArray, b: FloatArray, bias: FloatArray | None = None, *,
            split: str = "rows") -> FloatArray:
-    """``a (m, k) @ b (k, n) (+ bias)``, split between :func:`helpers._parallel.run_blocks` threads.
+    """``a (m, k) @ b (k, n) (+ bias)``, split between the threads of ``run_blocks``.
 
     ``split="rows"`` gives each thread a block of rows of ``a``;
     ``split="columns"`` a block of columns of ``b`` (for ``x^T dY``, whose rows

@@ -5,9 +5,10 @@
 * :mod:`helpers.mha.inputs` -- checks of the tokens, ``d_out`` and options of a call
 * :mod:`helpers.mha.forward` -- the forward pass, keeping what the backward pass needs
 * :mod:`helpers.mha.backward` -- the backward pass through every weight and input (notebook 08)
-* :mod:`helpers.mha.tiles` -- the tiled, threaded matrix products both passes use
 * :mod:`helpers.mha.dropout` -- inverted dropout on the attention weights
 * :mod:`helpers.mha.from_torch` -- copying a ``torch.nn.MultiheadAttention`` (notebook 07)
+
+The tiled, threaded products both passes use are in :mod:`helpers.fastpath.tiled_matmul`.
 """
 
 from helpers.mha.layer import MultiHeadAttention

@@ -40,10 +40,10 @@ import math
 
 import numpy as np
 
-from helpers._parallel import run_blocks
 from helpers.attention import FloatArray
+from helpers.fastpath.threads import run_blocks
+from helpers.fastpath.tiled_matmul import matmul, tiles_of
 from helpers.mha.forward import ForwardRecord
-from helpers.mha.tiles import matmul, tiles_of
 from helpers.rope import apply_rope
 
 __all__ = ["layer_backward"]

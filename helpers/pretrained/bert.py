@@ -10,8 +10,8 @@ Every step is a piece taught earlier; shapes for a batch of ``B`` texts of ``L``
       h = \mathrm{LN}_1(x + \mathrm{MHA}(x)), \qquad
       y = \mathrm{LN}_2\bigl(h + \mathrm{GELU}(h W_1^\top + b_1) W_2^\top + b_2\bigr)
 
-   with :class:`helpers.MultiHeadAttention`, :func:`helpers.layers.layer_norm` and
-   :func:`helpers.layers.gelu` (exact erf), ``(B, L, d_model)`` -> ``(B, L, d_model)``.
+   with :class:`helpers.MultiHeadAttention`, :func:`helpers.block_parts.layer_norm` and
+   :func:`helpers.block_parts.gelu` (exact erf), ``(B, L, d_model)`` -> ``(B, L, d_model)``.
 3. :func:`mean_pool` and :func:`l2_normalize` -- the sentence embedding ``(B, d_model)``
    of sentence-transformers: the mean of the real tokens' last hidden states, scaled to
    length 1, so that a dot product is a cosine similarity.
@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
-from helpers.layers import gelu, layer_norm
+from helpers.block_parts import gelu, layer_norm
 from helpers.pretrained.model import PretrainedModel
 
 FloatArray = NDArray[np.floating]

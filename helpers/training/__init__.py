@@ -5,8 +5,8 @@
 * :mod:`helpers.training.layers` -- ``Linear``, ``Embedding``, ``LayerNorm``, ``FeedForward``,
   each with its backward pass
 * :mod:`helpers.training.losses` -- ``softmax_cross_entropy`` and its gradient
-* :mod:`helpers.training.model` -- ``TinyTransformer``: embedding, positions, pre-/post-LN
-  blocks around :class:`helpers.MultiHeadAttention`, read-out
+* :mod:`helpers.training.tiny_transformer` -- ``TinyTransformer``: embedding, positions,
+  pre-/post-LN blocks around :class:`helpers.MultiHeadAttention`, read-out
 * :mod:`helpers.training.tasks` -- ``ReversalTask``, the data
 * :mod:`helpers.training.loop` -- ``train_step``, ``train``, ``accuracy``
 * :mod:`helpers.training.generate` -- greedy ``generate`` with or without the KV cache
@@ -24,9 +24,9 @@ from helpers.training.layers import (
 )
 from helpers.training.loop import accuracy, train, train_step
 from helpers.training.losses import IGNORE_INDEX, softmax_cross_entropy
-from helpers.training.model import ModelConfig, TinyTransformer
 from helpers.training.optim import SGD, Adam, AdamW, warmup_cosine
 from helpers.training.tasks import ReversalTask
+from helpers.training.tiny_transformer import ModelConfig, TinyTransformer
 
 __all__ = [
     "IGNORE_INDEX",

@@ -20,8 +20,8 @@ from numpy.typing import ArrayLike
 from helpers._validate import positive_int
 from helpers.attention import FloatArray
 from helpers.kv_cache import KVCache
-from helpers.training.model import TinyTransformer
 from helpers.training.module import check_tokens
+from helpers.training.tiny_transformer import TinyTransformer
 
 __all__ = ["Generation", "generate"]
 

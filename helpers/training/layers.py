@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from helpers._validate import as_float_array, positive_int
 from helpers.attention import FloatArray
-from helpers.layers import _erf, gelu, layer_norm
+from helpers.block_parts import _erf, gelu, layer_norm
 from helpers.training.module import Module, check_tokens
 
 __all__ = [
@@ -127,7 +127,7 @@ class Embedding(Module):
 
 def layer_norm_backward(x: ArrayLike, dy: ArrayLike, weight: ArrayLike | None = None, *,
                         eps: float = 1e-5) -> tuple[FloatArray, FloatArray, FloatArray]:
-    r"""Gradients of :func:`helpers.layers.layer_norm` (notebook 08, section 4).
+    r"""Gradients of :func:`helpers.block_parts.layer_norm` (notebook 08, section 4).
 
     Recomputes the statistics of ``x`` (as cheap as keeping them) and applies
 
@@ -172,7 +172,7 @@ def layer_norm_backward(x: ArrayLike, dy: ArrayLike, weight: ArrayLike | None = 
 
 
 class LayerNorm(Module):
-    """:func:`helpers.layers.layer_norm` over the last axis with a learned gain and shift.
+    """:func:`helpers.block_parts.layer_norm` over the last axis with a learned gain and shift.
 
     ``weight`` (:math:`\\gamma`) starts at ones and ``bias`` (:math:`\\beta`) at zeros, as
     ``nn.LayerNorm``; shapes ``(..., d) -> (..., d)``.

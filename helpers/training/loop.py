@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from helpers.training.losses import IGNORE_INDEX, softmax_cross_entropy
-from helpers.training.model import TinyTransformer
 from helpers.training.optim import Optimizer
+from helpers.training.tiny_transformer import TinyTransformer
 
 __all__ = ["accuracy", "train", "train_step"]
 

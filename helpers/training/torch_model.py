@@ -1,4 +1,4 @@
-"""The PyTorch twin of :class:`~helpers.training.model.TinyTransformer` (notebook 08, section 8).
+"""The PyTorch twin of :class:`~helpers.training.tiny_transformer.TinyTransformer` (08, §8).
 
 The same model written with ``torch.nn`` modules and trained by autograd and
 ``torch.optim.Adam``: started from the same weights and fed the same batches, its loss and
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from helpers.training.losses import IGNORE_INDEX
-from helpers.training.model import ModelConfig, TinyTransformer
+from helpers.training.tiny_transformer import ModelConfig, TinyTransformer
 
 __all__ = ["TorchTinyTransformer", "train_torch"]
 
