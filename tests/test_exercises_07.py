@@ -1,5 +1,5 @@
-"""Notebooks 06 and 07's exercises: each known mistake, written as a learner would, is caught and
-named; wrong attempts outside the catalogue are caught too."""
+"""Notebook 07's exercises: each known mistake, written as a learner would, is caught and named;
+wrong attempts outside the catalogue are caught too."""
 
 import math
 
@@ -7,44 +7,24 @@ import numpy as np
 from exercise_catalogue import catalogue_tests
 
 
-def pe(seq_len, d_model, *, first=np.sin, second=np.cos, two=2, start=0, times=False):
-    pos = np.arange(start, start + seq_len)[:, None]
-    div = 10000 ** (two * np.arange(d_model // 2) / d_model)
-    angle = pos * div if times else pos / div
-    out = np.empty((seq_len, d_model))
-    out[:, ::2], out[:, 1::2] = first(angle), second(angle)
-    return out
-
-
-def pe_per_column(seq_len, d_model):
-    angle = np.arange(seq_len)[:, None] / 10000 ** (np.arange(d_model) / d_model)
-    out = np.cos(angle)
-    out[:, ::2] = np.sin(angle[:, ::2])
-    return out
-
-
-def M(k, d_model, *, sign=1, use_k=True, same_freq=False, two=2):
-    out = np.zeros((d_model, d_model))
-    for i in range(d_model // 2):
-        w = 1.0 if same_freq else 10000 ** (-two * i / d_model)
-        a = (k if use_k else 1) * w
-        out[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = [
-            [np.cos(a), sign * np.sin(a)],
-            [-sign * np.sin(a), np.cos(a)],
-        ]
-    return out
-
-
 def softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def backward(Q, K, V, dO, *, scaled=True, step=True, dK_T=True, dV_T=True):
+def softmax_one_max(z):
+    e = np.exp(z - np.max(z))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def backward(Q, K, V, dO, *, scaled=True, step=True, dK_T=True, dV_T=True, soft=softmax):
     s = 1 / math.sqrt(Q.shape[1])
-    P = softmax(Q @ K.T * s)
+    P = soft(Q @ K.T * s)
     dP = dO @ V.T
-    dS = P * (dP - (dP * P).sum(1, keepdims=True)) if step else dP
+    if step == "diagonal":
+        dS = P * (1 - P) * dP
+    else:
+        dS = P * (dP - (dP * P).sum(1, keepdims=True)) if step else dP
     c = s if scaled else 1
     return c * dS @ K, c * (dS.T if dK_T else dS) @ Q, (P.T if dV_T else P) @ dO
 
@@ -63,39 +43,6 @@ def unpack(w, b, *, T=True, order="qkv", cols=False):
 
 
 CATALOGUED = {
-    "06.1": {
-        "sin and cos swapped": lambda seq_len, d_model: pe(
-            seq_len, d_model, first=np.cos, second=np.sin
-        ),
-        "sines and cosines in two halves": lambda seq_len, d_model: np.hstack(
-            [pe(seq_len, d_model)[:, ::2], pe(seq_len, d_model)[:, 1::2]]
-        ),
-        "exponent i/d with the pair index": lambda seq_len, d_model: pe(seq_len, d_model, two=1),
-        "positions start at 1": lambda seq_len, d_model: pe(seq_len, d_model, start=1),
-        "multiplied by the frequency term": lambda seq_len, d_model: pe(
-            seq_len, d_model, times=True
-        ),
-        "exponent from the column index": pe_per_column,
-    },
-    "06.2": {
-        "signs of the sines swapped": lambda k, d_model: M(k, d_model, sign=-1),
-        "angle ω_i instead of k·ω_i": lambda k, d_model: M(k, d_model, use_k=False),
-        "one frequency for every block": lambda k, d_model: M(k, d_model, same_freq=True),
-        "exponent i/d": lambda k, d_model: M(k, d_model, two=1),
-    },
-    "06.3": {
-        "forgot the heads": lambda batch, heads, seq_len, itemsize: (
-            batch * seq_len * seq_len * itemsize
-        ),
-        "L instead of L²": lambda batch, heads, seq_len, itemsize: (
-            batch * heads * seq_len * itemsize
-        ),
-        "bits instead of bytes": lambda batch, heads, seq_len, itemsize: (
-            batch * heads * seq_len**2 * itemsize * 8
-        ),
-        "forgot the batch": lambda batch, heads, seq_len, itemsize: heads * seq_len**2 * itemsize,
-        "forgot itemsize": lambda batch, heads, seq_len, itemsize: batch * heads * seq_len**2,
-    },
     "07.1": {
         "no transpose": lambda in_proj_weight, in_proj_bias: unpack(
             in_proj_weight, in_proj_bias, T=False
@@ -118,41 +65,23 @@ CATALOGUED = {
         "sum over the wrong axis": lambda P, dP: P * (dP - np.sum(dP * P, -2, keepdims=True)),
         "not multiplied by P": lambda P, dP: dP - np.sum(dP * P, -1, keepdims=True),
         "sum without keepdims": lambda P, dP: P * (dP - np.sum(dP * P, -1)),
+        "P(1 − P) ⊙ dP": lambda P, dP: (P - P**2) * dP,
     },
     "07.3": {
         "1/√d_k missing from dQ and dK": lambda Q, K, V, dO: backward(Q, K, V, dO, scaled=False),
         "dP used as dS": lambda Q, K, V, dO: backward(Q, K, V, dO, step=False),
         "dK without the transpose": lambda Q, K, V, dO: backward(Q, K, V, dO, dK_T=False),
         "dV = P dO": lambda Q, K, V, dO: backward(Q, K, V, dO, dV_T=False),
+        "P(1 − P) ⊙ dP as the softmax step": lambda Q, K, V, dO: backward(
+            Q, K, V, dO, step="diagonal"
+        ),
+        "one maximum for the whole array": lambda Q, K, V, dO: backward(
+            Q, K, V, dO, soft=softmax_one_max
+        ),
     },
 }
 
 UNLISTED = {
-    "06.1": [
-        lambda seq_len, d_model: pe(seq_len, d_model)[::-1],
-        lambda seq_len, d_model: pe(seq_len, d_model, first=np.sin, second=np.sin),
-        lambda seq_len, d_model: pe(seq_len, d_model).T,
-        lambda seq_len, d_model: pe(seq_len + 1, d_model)[:-1] * 0.5,
-        lambda seq_len, d_model: np.sin(
-            np.arange(seq_len)[:, None] / 10000 ** (np.arange(d_model) / d_model)
-        ),
-    ],
-    "06.2": [
-        lambda k, d_model: M(k, d_model).T @ M(k, d_model),  # identity
-        lambda k, d_model: M(k, d_model)[::-1],
-        lambda k, d_model: np.kron(np.eye(d_model // 2), [[1.0, 0.0], [0.0, 1.0]]) * np.cos(k),
-        lambda k, d_model: M(k + 1, d_model),
-        lambda k, d_model: M(k, d_model)[: d_model // 2],
-    ],
-    "06.3": [
-        lambda batch, heads, seq_len, itemsize: (
-            batch * heads * seq_len**2 * itemsize / 2**20
-        ),  # MiB
-        lambda batch, heads, seq_len, itemsize: batch * heads * seq_len**2 * 8,  # always float64
-        lambda batch, heads, seq_len, itemsize: batch * heads * (seq_len + 1) ** 2 * itemsize,
-        lambda batch, heads, seq_len, itemsize: 3 * batch * heads * seq_len**2 * itemsize,
-        lambda batch, heads, seq_len, itemsize: np.zeros((batch, heads, seq_len, seq_len)).nbytes,
-    ],
     "07.1": [
         lambda in_proj_weight, in_proj_bias: unpack(in_proj_weight, in_proj_bias)[:3],
         lambda in_proj_weight, in_proj_bias: unpack(
@@ -169,7 +98,7 @@ UNLISTED = {
     ],
     "07.2": [
         lambda P, dP: P * (dP - (dP * P).mean(-1, keepdims=True)),
-        lambda P, dP: (P - P**2) * dP,
+        lambda P, dP: P * (dP - (dP * P).sum()),  # one sum over everything
         lambda P, dP: P * (dP - (dP * P).sum(-1, keepdims=True)) / P.shape[-1],
         lambda P, dP: np.einsum("...i,...i->...", P, dP),
         lambda P, dP: P * (dP - (dP * P).sum(-1, keepdims=True)) + P,
