@@ -77,8 +77,9 @@ register(
             "average it is unchanged; at evaluation nothing happens at all.",
             "A kept weight becomes P / (1 − p): with probability 1 − p you get P/(1 − p), with "
             "probability p you get 0, and the average is P. Which value of keep means kept?",
-            "np.where(keep, …, 0.0) in training; P itself when training is False; a Python float "
-            "for 1/(1 − p), so that float32 weights stay float32.",
+            "In training, choose with keep between the rescaled weight and 0 (np.where); with "
+            "training False, return P as it is. Compute 1/(1 − p) as a Python float, so that "
+            "float32 weights stay float32, and build a new array instead of writing into P.",
         ),
         cases=(
             Case(_case((2, 4, 4), 0.1, True), "training, p = 0.1, weights (2 heads, 4, 4)"),
