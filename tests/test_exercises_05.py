@@ -1,5 +1,6 @@
-"""Notebook 05's exercises: each known mistake, written as a learner would, is caught and named;
-wrong attempts outside the catalogue are caught too."""
+"""Notebook 05's exercises 05.1-05.4 (05.5 and 05.6 are in test_exercises_05_practical.py): each
+known mistake, written as a learner would, is caught and named; wrong attempts outside the catalogue
+are caught too."""
 
 import math
 
@@ -33,12 +34,16 @@ def forward(
     d_scale=None,
     invert=False,
     no_transpose=False,
+    torch_layout=False,
+    mask_mode="dtype",
+    soft=None,
 ):
     key = query if key is None else key
     value = (key if v_default == "key" else query) if value is None else value
     h = layer.num_heads
 
     def lin(x, W, b):
+        W = W.T if torch_layout else W
         return x @ W + b if biases and b is not None else x @ W
 
     def heads(y):
@@ -52,10 +57,23 @@ def forward(
     s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(d_scale or Q.shape[-1])
     if mask is not None:
         m = np.asarray(mask)
-        s = np.where(~m if invert else m, s, -np.inf) if m.dtype == bool else s + m
-    w = softmax(s)
+        if mask_mode == "bool" or (mask_mode == "dtype" and m.dtype == bool):
+            s = np.where(~m if invert else m, s, -np.inf)
+        else:
+            s = s + m
+    w = (soft or softmax)(s)
     y = combine_heads(w @ V)
     return (lin(y, layer.W_o, layer.b_o) if out else y), w
+
+
+def softmax_nan_on_masked_rows(z):  # the usual stable softmax, without a guard
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def softmax_global_max(z):  # one maximum for everything
+    e = np.exp(z - np.max(z))
+    return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def with_biases_assumed(layer, query, key=None, value=None, mask=None):
@@ -92,6 +110,12 @@ CATALOGUED = {
             forward(ex_layer, target, source)[1],
         ),
         "no output projection": lambda target, source: forward(ex_layer, target, source, out=False),
+        "PyTorch's (out, in) layout": lambda target, source: forward(
+            ex_layer, target, source, torch_layout=True
+        ),
+        "one maximum for the whole array": lambda target, source: forward(
+            ex_layer, target, source, soft=softmax_global_max
+        ),
     },
     "05.3": {
         "the standard deviation as the bound": lambda fan_in, fan_out: (
@@ -122,6 +146,23 @@ CATALOGUED = {
             forward(layer, query, key, value, mask, no_transpose=True)
         ),
         "assumed the layer has biases": with_biases_assumed,
+        "PyTorch's (out, in) layout": lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, mask, torch_layout=True)
+        ),
+        "a float mask used as a boolean": lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, mask, mask_mode="bool")
+        ),
+        "a boolean mask added to the scores": (
+            lambda layer, query, key=None, value=None, mask=None: forward(
+                layer, query, key, value, mask, mask_mode="add"
+            )
+        ),
+        "NaN on a fully masked row": lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, mask, soft=softmax_nan_on_masked_rows)
+        ),
+        "one maximum for the whole array": lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, mask, soft=softmax_global_max)
+        ),
     },
 }
 
@@ -171,6 +212,12 @@ UNLISTED = {
             if query.ndim == 3 and key is None
             else forward(layer, query, value, key, mask)
         ),
+        lambda layer, query, key=None, value=None, mask=None: (
+            forward(layer, query, key, value, None if mask is None else np.asarray(mask) != 0)
+        ),  # every mask turned into a boolean with != 0
+        lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, soft=lambda z: softmax(np.swapaxes(z, -1, -2))
+        ),  # softmax over the queries
     ],
 }
 
@@ -188,3 +235,28 @@ def test_a_learner_who_mutates_the_layer_is_told():
         return forward(layer, query, key, value, mask)
 
     assert "it changed its argument layer in place" in check("05.4", rescales_weights).report
+
+
+def test_05_4_names_the_fooling_attempts_of_issue_20():
+    """The float-mask-as-boolean forward pass and the NaN softmax, as the learner reads were."""
+
+    def every_mask_boolean(layer, query, key=None, value=None, mask=None):
+        key = query if key is None else key
+        value = key if value is None else value
+        h = layer.num_heads
+
+        def b(v):
+            return 0.0 if v is None else v
+
+        Q = split_heads(query @ layer.W_q + b(layer.b_q), h)
+        K = split_heads(key @ layer.W_k + b(layer.b_k), h)
+        V = split_heads(value @ layer.W_v + b(layer.b_v), h)
+        s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(Q.shape[-1])
+        if mask is not None:
+            s = np.where(mask, s, -np.inf)
+        w = softmax(s)
+        return combine_heads(w @ V) @ layer.W_o + b(layer.b_o), w
+
+    result = check("05.4", every_mask_boolean)
+    assert not result.passed and result.mistake == "a float mask used as a boolean", result.report
+    assert "float causal mask" in result.report

@@ -1,5 +1,6 @@
 """Exercises of notebook 05 (the MultiHeadAttention class): count the parameters, cross-attention
-by hand, the Xavier limit (and, in ex05_forward, the layer's forward pass)."""
+by hand, the Xavier limit; the layer's forward pass is in ex05_forward, the decoding step with a
+key/value cache in ex05_cache, inverted dropout in ex05_dropout (imported here)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 from helpers.exercises._compare import integer, real
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import pair
-from helpers.exercises.ex05_forward import _forward  # also registers 05.4
+from helpers.exercises.ex05_cache import attend_with_cache  # noqa: F401  (registers 05.5)
+from helpers.exercises.ex05_dropout import attention_dropout  # noqa: F401  (registers 05.6)
+from helpers.exercises.ex05_forward import _forward, _softmax_one_max  # also registers 05.4
 from helpers.mha import MultiHeadAttention
 
 rng = np.random.default_rng(505)
@@ -28,6 +31,14 @@ register(
         reference=count_parameters,
         taught="notebook 05 §1",
         compare=integer(),
+        difficulty=1,
+        minutes=5,
+        hints=(
+            "List what the layer owns (section 1): how many weight matrices, of which shape, "
+            "and how many bias vectors when bias=True?",
+            "Four d_model × d_model matrices, and with bias=True four vectors of d_model numbers; "
+            "the number of heads does not appear.",
+        ),
         cases=(
             Case((8, True), "d_model = 8 with biases"),
             Case((512, True), "d_model = 512 with biases"),
@@ -94,11 +105,25 @@ register(
         reference=cross_attend,
         taught="notebook 05 §3–4",
         compare=pair,
+        difficulty=2,
+        minutes=15,
+        hints=(
+            "Which sequence supplies the queries, and which the keys and values? The output has "
+            "one row per query.",
+            "Queries come from target @ W_q + b_q, keys and values from source; split each into "
+            "the 4 heads, attend, combine, then the output projection.",
+            "The output projection has a bias too: combine_heads(heads) @ W_o + b_o.",
+        ),
         cases=(
             Case((n((2, 3, 16)), n((2, 5, 16))), "target (2, 3, 16), source (2, 5, 16): L_q ≠ L_k"),
             Case((n((1, 4, 16)), n((1, 2, 16))), "a longer target than source"),
             Case((n((3, 1, 16)), n((3, 6, 16))), "one target token per sequence"),
             Case((n((2, 5, 16)), n((2, 5, 16))), "target and source of the same length"),
+            Case(
+                (n((2, 3, 16)) * np.array([300.0, 1.0, 1.0])[:, None], n((2, 4, 16))),
+                "target token 0 is 300 times larger than the others: its rows of scores are "
+                "far above theirs",
+            ),
         ),
         mistakes=(
             Mistake(
@@ -135,6 +160,27 @@ register(
                 "notebook 05 §3",
                 lambda target, source: _forward(_LAYER, target, source, out=False),
             ),
+            Mistake(
+                "PyTorch's (out, in) layout",
+                "the course stores each W as (in, out) and computes x @ W; x @ W.T is "
+                "torch.nn.Linear's convention. The matrices are square, so nothing fails: the "
+                "numbers are simply wrong.",
+                "notebook 05 §1",
+                lambda target, source: _forward(_LAYER, target, source, torch_layout=True),
+                hint="Which way round does this course store W_q: (in, out) or (out, in)? "
+                "Section 1 says, and the shapes cannot tell you because W_q is square.",
+            ),
+            Mistake(
+                "one maximum for the whole array",
+                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
+                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
+                "notebook 01 §9",
+                lambda target, source: _forward(
+                    _LAYER, target, source, softmax=_softmax_one_max
+                ),
+                hint="Over which axis did you take the maximum you subtract? (attention does "
+                "this for you.)",
+            ),
         ),
     )
 )
@@ -151,6 +197,12 @@ register(
         reference=xavier_limit,
         taught="notebook 05 §2",
         compare=real(rtol=1e-9),
+        difficulty=1,
+        minutes=5,
+        hints=(
+            "What is the variance of a uniform distribution on [−a, a]? Section 2 gives it.",
+            "Set a²/3 equal to 2/(fan_in + fan_out) and solve for a.",
+        ),
         cases=(
             Case((64, 256), "fan_in 64, fan_out 256"),
             Case((512, 2048), "fan_in 512, fan_out 2048"),

@@ -28,13 +28,22 @@ def _forward(
     scale=None,
     invert=False,
     split=None,
+    torch_layout=False,
+    mask_as="dtype",
+    softmax=_softmax,
 ):
-    """The layer's forward pass in plain NumPy, with switches for the mistakes."""
+    """The layer's forward pass in plain NumPy, with switches for the mistakes.
+
+    ``mask_as``: "dtype" (right: boolean masks select, float masks are added), "bool" (every mask
+    used as a boolean, so a float 0/-inf mask is inverted) or "added" (every mask added, so a
+    boolean mask adds 1 to the keys it allows). ``torch_layout`` computes x @ W.T.
+    """
     key = query if key is None else key
     value = (key if value_default == "key" else query) if value is None else value
     h = layer.num_heads
 
     def proj(x, W, b):
+        W = W.T if torch_layout else W
         return x @ W if b is None or not bias else x @ W + b
 
     def heads(y):  # (..., L, d_model) -> (..., h, L, d_k)
@@ -48,8 +57,9 @@ def _forward(
     s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(scale or Q.shape[-1])
     if mask is not None:
         m = np.asarray(mask)
-        s = np.where(~m if invert else m, s, -np.inf) if m.dtype == np.bool_ else s + m
-    w = _softmax(s)
+        as_bool = mask_as == "bool" or (mask_as == "dtype" and m.dtype == np.bool_)
+        s = np.where(~m if invert else m, s, -np.inf) if as_bool else s + m
+    w = softmax(s)
     o = w @ V  # (..., h, L_q, d_k)
     y = np.swapaxes(o, -3, -2).reshape(*o.shape[:-3], o.shape[-2], -1)
     return (proj(y, layer.W_o, layer.b_o) if out else y), w
@@ -79,15 +89,46 @@ def _assumes_biases(layer, query, key=None, value=None, mask=None):
     return mha_forward(layer, query, key, value, mask)
 
 
+def _softmax_nan_when_masked(z):
+    """The usual stable softmax without a guard: a row of -inf gives -inf - (-inf) = NaN."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_one_max(z):
+    """One maximum for the whole array: rows far below it underflow to 0 / 0."""
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 _A, _B = _layer(8, 2, True, 1), _layer(12, 3, False, 2)
 _causal = np.tril(np.ones((4, 4), dtype=bool))
 _keep = (np.arange(6) < np.array([6, 3])[:, None])[:, None, None, :]  # (2, 1, 1, 6)
+_float_causal = np.where(_causal, 0.0, -np.inf)  # (4, 4): 0 keeps, -inf blocks
+_row_blocked = np.ones((3, 6), dtype=bool)
+_row_blocked[1] = False  # query 1 may attend to nothing
+_shifted = np.zeros((4, 4))
+_shifted[0] = -3000.0  # lowers every score of query 0: its weights do not change
+_shifted[2, :2] = -np.inf  # query 2 may not see keys 0 and 1
 register(
     Exercise(
         id="05.4",
         reference=mha_forward,
         taught="notebook 05 §3–4",
         compare=pair,
+        difficulty=3,
+        minutes=30,
+        hints=(
+            "Follow the shapes table of section 3: project, split into heads, scaled scores, "
+            "mask, softmax over the keys, weights @ V, combine, output projection. Each "
+            "projection adds its bias only when the layer has one.",
+            "A mask can be boolean (True = may attend: keep the score or put −∞ there) or "
+            "float (add it to the scores). Test mask.dtype: the two are used differently, and "
+            "a float 0/−∞ mask used as a boolean is inverted.",
+            "Subtract each row's own maximum before exp, but a row whose every key is masked "
+            "has maximum −∞: replace a non-finite maximum by 0 and divide only where the row "
+            "sum is positive, so that row's weights are 0, not NaN.",
+        ),
         cases=(
             Case((_A, n((2, 5, 8))), "self-attention: layer(x), x (2, 5, 8), 2 heads, with biases"),
             Case(
@@ -108,6 +149,22 @@ register(
                 {"mask": _keep},
             ),
             Case((_A, n((5, 8))), "unbatched tokens (5, 8): output (5, 8), weights (2, 5, 5)"),
+            Case(
+                (_A, n((2, 4, 8))),
+                "a float causal mask (4, 4) of 0 and −∞: the same as the boolean one",
+                {"mask": _float_causal},
+            ),
+            Case(
+                (_A, n((2, 3, 8)), n((2, 6, 8))),
+                "a fully masked query row (query 1 may see no key): zero weights, no NaN",
+                {"mask": _row_blocked},
+            ),
+            Case(
+                (_B, n((2, 4, 12))),
+                "a float mask that lowers every score of query 0 by 3000 (its weights do not "
+                "change) and blocks two keys of query 2 with −∞",
+                {"mask": _shifted},
+            ),
         ),
         mistakes=(
             Mistake(
@@ -155,6 +212,50 @@ register(
                 "bias=False: add a bias only when there is one.",
                 "notebook 05 §3",
                 _assumes_biases,
+            ),
+            Mistake(
+                "PyTorch's (out, in) layout",
+                "the course stores each W as (in, out) and computes x @ W; x @ W.T is "
+                "torch.nn.Linear's convention. The matrices are square, so nothing fails: the "
+                "numbers are simply wrong.",
+                "notebook 05 §1",
+                _variant(torch_layout=True),
+                hint="Which way round does this course store W_q: (in, out) or (out, in)? "
+                "Section 1 says, and the shapes cannot tell you because W_q is square.",
+            ),
+            Mistake(
+                "a float mask used as a boolean",
+                "np.where(mask, scores, −∞) reads a float mask's 0 as False and its −∞ as True, "
+                "so a 0/−∞ causal mask is inverted. Add a float mask to the scores; only a "
+                "boolean mask selects.",
+                "notebook 03 §1",
+                _variant(mask_as="bool"),
+                hint="Print mask.dtype for the failing case. Which entries of a 0/−∞ mask count "
+                "as True in np.where?",
+            ),
+            Mistake(
+                "a boolean mask added to the scores",
+                "scores + mask adds 1 where a boolean mask allows and 0 where it blocks: no key "
+                "is blocked. Use np.where(mask, scores, −∞) for a boolean mask.",
+                "notebook 03 §1",
+                _variant(mask_as="added"),
+                hint="What is scores + True? A boolean mask must select, not be added.",
+            ),
+            Mistake(
+                "NaN on a fully masked row",
+                "a row whose every key is masked has maximum −∞, and −∞ − (−∞) is NaN; that "
+                "row's weights must be 0 (the layer's output row is then b_o).",
+                "notebook 03 §8",
+                _variant(softmax=_softmax_nan_when_masked),
+                hint="What is the maximum of a row of −∞, and what does subtracting it give?",
+            ),
+            Mistake(
+                "one maximum for the whole array",
+                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
+                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
+                "notebook 01 §9",
+                _variant(softmax=_softmax_one_max),
+                hint="Over which axis did you take the maximum you subtract?",
             ),
         ),
     )

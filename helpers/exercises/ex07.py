@@ -43,6 +43,14 @@ register(
         compare=tuple_of(
             *[arrays(rtol=0.0, atol=0.0)] * 6, names=("W_q", "W_k", "W_v", "b_q", "b_k", "b_v")
         ),
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "in_proj_weight stacks three (E, E) blocks: along which axis, and in which order? "
+            "The table of section 1 says.",
+            "PyTorch computes x @ W.T + b with W stored (out, in); the course computes x @ W + b. "
+            "What must happen to each block?",
+        ),
         cases=tuple(
             Case(
                 (n((3 * e, e)), n(3 * e)),
@@ -102,6 +110,16 @@ register(
         reference=my_softmax_backward,
         taught="notebook 07 §8",
         compare=arrays(rtol=1e-9, atol=1e-12),
+        difficulty=2,
+        minutes=10,
+        hints=(
+            "Start from one row: ∂L/∂s_k = Σ_j dp_j ∂p_j/∂s_k, with the softmax Jacobian "
+            "∂p_j/∂s_k = p_j(δ_jk − p_k) of notebook 01 §11. Keep the off-diagonal terms.",
+            "The sum splits into p_k·dp_k and −p_k·Σ_j dp_j p_j: the second term has one number "
+            "per row, broadcast across the row.",
+            "One row sum per row over the last axis, kept as a column (keepdims=True), subtracted "
+            "from dP, then multiplied by P.",
+        ),
         cases=(
             Case((_softmax(n((3, 5))), n((3, 5))), "P and dP (3, 5)"),
             Case((_softmax(n((2, 4, 6))), n((2, 4, 6))), "leading axes (2, 4, 6)"),
@@ -143,6 +161,16 @@ register(
                 "notebook 01 §14",
                 lambda P, dP: P * (dP - (dP * P).sum(axis=-1)),
             ),
+            Mistake(
+                "P(1 − P) ⊙ dP",
+                "p_k(1 − p_k) is only the diagonal of the softmax Jacobian, ∂p_k/∂s_k; each "
+                "score also moves every other weight (∂p_j/∂s_k = −p_j p_k), which gives the "
+                "term −P ⊙ rowsum(dP ⊙ P).",
+                "notebook 07 §8",
+                lambda P, dP: P * (1 - P) * dP,
+                hint="Does raising one score change only its own weight, or the other weights of "
+                "the row too? Write ∂p_j/∂s_k for j ≠ k.",
+            ),
         ),
     )
 )
@@ -150,13 +178,27 @@ register(
 
 # --------------------------------------------------------------------------- 07.3
 def _backward(
-    Q, K, V, dO, *, scale_grads=True, softmax_step=True, dK_transpose=True, dV_transpose=True
+    Q,
+    K,
+    V,
+    dO,
+    *,
+    scale_grads=True,
+    softmax_step="full",
+    dK_transpose=True,
+    dV_transpose=True,
+    softmax=_softmax,
 ):
     s = 1.0 / math.sqrt(Q.shape[1])
-    P = _softmax(Q @ K.T * s)  # (L_q, L_k)
+    P = softmax(Q @ K.T * s)  # (L_q, L_k)
     dV = (P.T if dV_transpose else P) @ dO  # (L_k, d_v)
     dP = dO @ V.T  # (L_q, L_k)
-    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True)) if softmax_step else dP
+    if softmax_step == "full":
+        dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    elif softmax_step == "diagonal":  # P(1 - P) dP: the Jacobian's diagonal only
+        dS = P * (1 - P) * dP
+    else:
+        dS = dP
     g = s if scale_grads else 1.0
     return g * dS @ K, g * (dS.T if dK_transpose else dS) @ Q, dV
 
@@ -165,12 +207,34 @@ def my_attention_backward(Q, K, V, dO):
     return _backward(Q, K, V, dO)
 
 
+def _softmax_one_max(z):
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _far_rows():
+    """Q, K, V, dO where query 0's scaled score with key 1 is 2000 and the others' are O(1)."""
+    Q, K, V, dO = n((3, 4)), n((5, 4)), n((5, 2)), n((3, 2))
+    Q[0] = 2000.0 * 2.0 * K[1] / (K[1] ** 2).sum()  # s·q·k_1 = 2000 with s = 1/√4
+    return Q, K, V, dO
+
+
 register(
     Exercise(
         id="07.3",
         reference=my_attention_backward,
         taught="notebook 07 §8",
         compare=tuple_of(arrays(), arrays(), arrays(), names=("dQ", "dK", "dV")),
+        difficulty=3,
+        minutes=30,
+        hints=(
+            "Write the forward pass as three steps, S = s·QKᵀ, P = softmax(S), O = PV, and walk "
+            "back one step at a time, starting from dO.",
+            "For C = AB: dA = dC Bᵀ and dB = Aᵀ dC. That gives dV and dP from O = PV, and dQ "
+            "and dK from S = s·QKᵀ (keep the s).",
+            "Between them sits the softmax step of exercise 07.2: dS = P ⊙ (dP − rowsum(dP ⊙ "
+            "P)). Check each gradient's shape against its input's.",
+        ),
         cases=(
             Case((n((5, 4)), n((5, 4)), n((5, 3)), n((5, 3))), "L_q = L_k = 5, d_k = 4, d_v = 3"),
             Case(
@@ -180,6 +244,10 @@ register(
             Case(
                 (n((4, 4)), n((4, 4)), n((4, 4)), n((4, 4))),
                 "everything 4 × 4: transposes cannot be told apart by shape",
+            ),
+            Case(
+                _far_rows(),
+                "query 0 scores 2000 against key 1, the other queries about 1: rows far apart",
             ),
         ),
         mistakes=(
@@ -193,7 +261,7 @@ register(
                 "dP used as dS",
                 "the softmax backward step dS = P ⊙ (dP - rowsum(dP ⊙ P)) is missing.",
                 "notebook 07 §8",
-                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax_step=False),
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax_step=None),
             ),
             Mistake(
                 "dK without the transpose",
@@ -206,6 +274,22 @@ register(
                 "O = P V, so dV = Pᵀ dO.",
                 "notebook 07 §8",
                 lambda Q, K, V, dO: _backward(Q, K, V, dO, dV_transpose=False),
+            ),
+            Mistake(
+                "P(1 − P) ⊙ dP as the softmax step",
+                "p_k(1 − p_k) is only the diagonal of the softmax Jacobian; the off-diagonal "
+                "terms −p_j p_k give dS = P ⊙ (dP − rowsum(dP ⊙ P)).",
+                "notebook 07 §8",
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax_step="diagonal"),
+                hint="Does raising one score change only its own weight, or the other weights of "
+                "the row too?",
+            ),
+            Mistake(
+                "one maximum for the whole array",
+                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
+                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
+                "notebook 01 §9",
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax=_softmax_one_max),
             ),
         ),
     )
