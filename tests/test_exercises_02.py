@@ -29,15 +29,33 @@ def entropy(w, axis=-1):
     return -np.sum(w * np.log(np.where(w > 0, w, 1.0)), axis=axis)
 
 
+def head_global_max(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ kT(K) / math.sqrt(Q.shape[-1])
+    e = np.exp(s - s.max())  # one max for the whole array
+    w = e / e.sum(axis=-1, keepdims=True)
+    return w @ V, w
+
+
+def head_global_max_nan_to_num(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ kT(K) / math.sqrt(Q.shape[-1])
+    with np.errstate(all="ignore"):
+        e = np.exp(s - s.max())
+        w = np.nan_to_num(e / e.sum(axis=-1, keepdims=True))
+    return w @ V, w
+
+
 CATALOGUED = {
     "02.1": {
         "no scale": lambda Q, K: Q @ kT(K),
         "divided by d_k": lambda Q, K: Q @ kT(K) / Q.shape[-1],
-        "multiplied by √d_k": lambda Q, K: Q @ kT(K) * np.sqrt(Q.shape[-1]),
-        "scaled by √L_k": lambda Q, K: Q @ kT(K) / np.sqrt(K.shape[-2]),
-        "computed K Qᵀ": lambda Q, K: K @ kT(Q) / np.sqrt(Q.shape[-1]),
-        "K.T on a batch": lambda Q, K: Q @ K.T / np.sqrt(Q.shape[-1]),
-        "Q @ K without the transpose": lambda Q, K: Q @ K / np.sqrt(Q.shape[-1]),
+        "multiplied by √d_k": lambda Q, K: Q @ kT(K) * math.sqrt(Q.shape[-1]),
+        "scaled by √L_k": lambda Q, K: Q @ kT(K) / math.sqrt(K.shape[-2]),
+        "computed K Qᵀ": lambda Q, K: K @ kT(Q) / math.sqrt(Q.shape[-1]),
+        "K.T on a batch": lambda Q, K: Q @ K.T / math.sqrt(Q.shape[-1]),
+        "Q @ K without the transpose": lambda Q, K: Q @ K / math.sqrt(Q.shape[-1]),
+        "float32 became float64": lambda Q, K: Q @ kT(K) / np.sqrt(Q.shape[-1]),
     },
     "02.2": {
         "softmax over the query axis": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, axis=-2),
@@ -52,6 +70,7 @@ CATALOGUED = {
             head(X, W_q, W_k, W_v)[1],
         ),
         "returned (weights, output)": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[::-1],
+        "one global max": head_global_max,
     },
     "02.3": {
         "ln L_q instead of ln L_k": lambda weights, threshold=0.95: bool(
@@ -78,6 +97,11 @@ CATALOGUED = {
         "returned one bool per row": lambda weights, threshold=0.95: (
             entropy(weights) >= threshold * np.log(weights.shape[1])
         ),
+        "NaN entropy at a zero weight": lambda weights, threshold=0.95: bool(
+            np.all(
+                -np.sum(weights * np.log(weights), axis=-1) >= threshold * np.log(weights.shape[1])
+            )
+        ),
     },
 }
 
@@ -89,6 +113,7 @@ UNLISTED = {
         lambda Q, K: Q @ np.transpose(K) / np.sqrt(Q.shape[-1]),
         lambda Q, K: (Q * K).sum(-1) / np.sqrt(Q.shape[-1]),  # element-wise
         lambda Q, K: softmax(Q @ kT(K) / np.sqrt(Q.shape[-1])),  # went on to the softmax
+        lambda Q, K: np.asarray(Q, float) @ kT(np.asarray(K, float)) / math.sqrt(Q.shape[-1]),
     ],
     "02.2": [
         lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, scale=math.sqrt(W_v.shape[1])),  # √d_v
@@ -97,6 +122,7 @@ UNLISTED = {
         lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[0],  # no tuple
         lambda X, W_q, W_k, W_v: (lambda o, w: (o, w.T))(*head(X, W_q, W_k, W_v)),
         lambda X, W_q, W_k, W_v: (X @ W_v, softmax(X @ W_q @ kT(X @ W_k))),
+        head_global_max_nan_to_num,
     ],
     "02.3": [
         lambda weights, threshold=0.95: bool(np.all(weights.std(axis=-1) < 1 - threshold)),
@@ -109,6 +135,10 @@ UNLISTED = {
         ),
         lambda weights, threshold=0.95: int(
             np.all(entropy(weights) >= threshold * np.log(weights.shape[1]))
+        ),
+        lambda weights, threshold=0.95: bool(  # hand-written entropy, mean over rows
+            np.mean(-np.sum(weights * np.log(weights), axis=-1))
+            >= threshold * np.log(weights.shape[1])
         ),
     ],
 }
