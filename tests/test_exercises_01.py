@@ -1,8 +1,16 @@
 """Notebook 01's exercises: each known mistake, written as a learner would, is caught and named;
 wrong attempts outside the catalogue are caught too."""
 
+from pathlib import Path
+
+import nbformat
 import numpy as np
+import pytest
 from exercise_catalogue import catalogue_tests
+
+from helpers.exercises._core import get
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def stable(z, axis=-1):
@@ -46,6 +54,23 @@ def minus_1e9(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def global_max_T(x, T, axis=-1):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    z = x / T
+    e = np.exp(z - np.max(z))  # one max for every row
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def global_max_guarded(x, axis=-1):  # the safe max and the guarded division, but one max
+    m = np.max(x)
+    if not np.isfinite(m):
+        m = 0.0
+    e = np.exp(x - m)
+    s = e.sum(axis=axis, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
 def library_softmax(x, axis=-1, dtype=None):
     x = np.asarray(x, dtype=dtype)
     m = x.max(axis=axis, keepdims=True)
@@ -66,6 +91,7 @@ CATALOGUED = {
         "T not checked": lambda x, T, axis=-1: stable(np.asarray(x) / T, axis),
         "sum without keepdims": checked(no_keepdims_T),
         "normalised over the whole array": checked(whole_array_T),
+        "one global max": global_max_T,
     },
     "01.2": {
         "log of the softmax": lambda x, axis=-1: np.log(library_softmax(x, axis)),
@@ -89,6 +115,7 @@ CATALOGUED = {
         "sum of g instead of p · g": lambda p, g: p * (g - g.sum(axis=-1, keepdims=True)),
         "wrong sign of p pᵀ": lambda p, g: p * g + p * np.sum(p * g, axis=-1, keepdims=True),
         "sum without keepdims": lambda p, g: p * (g - np.sum(p * g, axis=-1)),
+        "P(1−P)·dP": lambda p, g: p * (1 - p) * g,
     },
     "01.4": {
         "no max shift": lambda x, axis=-1: np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True),
@@ -99,6 +126,7 @@ CATALOGUED = {
         "sum without keepdims": lambda x, axis=-1: (lambda e: e / e.sum(axis=axis))(
             np.exp(x - x.max(axis=axis, keepdims=True))
         ),
+        "one global max": global_max_guarded,
     },
 }
 
@@ -107,6 +135,27 @@ def subtract_mean(x, T, axis=-1):
     if T <= 0:
         raise ValueError("T")
     return stable((x - x.mean()) * T, axis)
+
+
+def global_max_guarded_T(x, T, axis=-1):  # no NaN, no warning: only the values are wrong
+    if not T > 0:
+        raise ValueError("T must be positive")
+    z = x / T
+    e = np.exp(z - z.max())
+    s = e.sum(axis=axis, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
+def global_max_nan_to_num(x, axis=-1):  # the fooling attempt of issue 20: NaN turned into 0
+    finite = x[np.isfinite(x)]
+    with np.errstate(all="ignore"):
+        e = np.exp(x - (finite.max() if finite.size else 0.0))
+        return np.nan_to_num(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)
+
+
+def jacobian_loop(p, g):  # builds J for 1-D input only
+    J = np.diag(p) - np.outer(p, p)
+    return J @ g
 
 
 def log_softmax_loop(x, axis=-1):  # loops over rows, ignores axis and batch
@@ -124,6 +173,7 @@ UNLISTED = {
         subtract_mean,
         lambda x, T, axis=-1: stable(x / abs(T) if T else x, axis),  # accepts T <= 0
         checked(lambda x, T, axis: np.round(stable(x / T, axis), 2)),  # rounded
+        global_max_guarded_T,
     ],
     "01.2": [
         lambda x, axis=-1: np.log(np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True)),
@@ -135,7 +185,8 @@ UNLISTED = {
     "01.3": [
         lambda p, g: p * (g - p @ g if p.ndim == 1 else g - (p * g).sum(-1, keepdims=True)) * 2,
         lambda p, g: (np.diag(p) - np.outer(p, p)) @ g,  # only 1-D
-        lambda p, g: p * (1 - p) * g,  # diagonal of J only, times g
+        jacobian_loop,
+        lambda p, g: p * g - p * p.sum(-1, keepdims=True) * g.sum(-1, keepdims=True),
         lambda p, g: g * (p - p**2) - p * (p * g).sum(-1, keepdims=True),
         lambda p, g: p * (g - (p * g).mean(-1, keepdims=True)),
     ],
@@ -145,6 +196,7 @@ UNLISTED = {
         lambda x, axis=-1: library_softmax(x, axis) + 0 * np.float64(1),  # promotes float32
         lambda x, axis=-1: (lambda e: e / e.sum(axis=axis, keepdims=True))(np.exp(x - x.max())),
         lambda x, axis=-1: np.where(np.isinf(x), 0.0, stable(np.where(np.isinf(x), 0, x), axis)),
+        global_max_nan_to_num,
     ],
 }
 
@@ -154,3 +206,26 @@ UNLISTED = {
     test_the_catalogue_is_written_out_here,
     test_unlisted_wrong_attempt_is_caught,
 ) = catalogue_tests(CATALOGUED, UNLISTED)
+
+
+def _statement(path, exercise_id, level):
+    cells = [
+        c.source
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "markdown" and c.source.startswith(f"{level} Exercise {exercise_id} — ")
+    ]
+    assert len(cells) == 1, (path, exercise_id)
+    return cells[0]
+
+
+@pytest.mark.parametrize("exercise_id", ["01.1", "01.2", "01.3", "01.4"])
+def test_statement_shows_difficulty_time_and_every_hint(exercise_id):
+    """The statements say what check and hint say: difficulty, minutes, the hints in order."""
+    ex = get(exercise_id)
+    assert ex.difficulty in (1, 2, 3) and ex.minutes > 0 and 2 <= len(ex.hints) <= 3
+    label = f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
+    course = _statement(NOTEBOOKS / "01_math_utilities.ipynb", exercise_id, "###")
+    solution = _statement(NOTEBOOKS / "solutions" / "01_math_utilities.ipynb", exercise_id, "##")
+    assert label in course.splitlines()[0] and label in solution.splitlines()[0]
+    for k, text in enumerate(ex.hints, 1):  # folded, gentlest first
+        assert f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>" in course

@@ -2,11 +2,17 @@
 wrong attempts outside the catalogue are caught too."""
 
 import math
+from pathlib import Path
 
+import nbformat
 import numpy as np
+import pytest
 from exercise_catalogue import catalogue_tests
 
 from helpers.exercises import check
+from helpers.exercises._core import get
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def softmax(z, axis=-1):
@@ -29,15 +35,33 @@ def entropy(w, axis=-1):
     return -np.sum(w * np.log(np.where(w > 0, w, 1.0)), axis=axis)
 
 
+def head_global_max(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ kT(K) / math.sqrt(Q.shape[-1])
+    e = np.exp(s - s.max())  # one max for the whole array
+    w = e / e.sum(axis=-1, keepdims=True)
+    return w @ V, w
+
+
+def head_global_max_nan_to_num(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ kT(K) / math.sqrt(Q.shape[-1])
+    with np.errstate(all="ignore"):
+        e = np.exp(s - s.max())
+        w = np.nan_to_num(e / e.sum(axis=-1, keepdims=True))
+    return w @ V, w
+
+
 CATALOGUED = {
     "02.1": {
         "no scale": lambda Q, K: Q @ kT(K),
         "divided by d_k": lambda Q, K: Q @ kT(K) / Q.shape[-1],
-        "multiplied by √d_k": lambda Q, K: Q @ kT(K) * np.sqrt(Q.shape[-1]),
-        "scaled by √L_k": lambda Q, K: Q @ kT(K) / np.sqrt(K.shape[-2]),
-        "computed K Qᵀ": lambda Q, K: K @ kT(Q) / np.sqrt(Q.shape[-1]),
-        "K.T on a batch": lambda Q, K: Q @ K.T / np.sqrt(Q.shape[-1]),
-        "Q @ K without the transpose": lambda Q, K: Q @ K / np.sqrt(Q.shape[-1]),
+        "multiplied by √d_k": lambda Q, K: Q @ kT(K) * math.sqrt(Q.shape[-1]),
+        "scaled by √L_k": lambda Q, K: Q @ kT(K) / math.sqrt(K.shape[-2]),
+        "computed K Qᵀ": lambda Q, K: K @ kT(Q) / math.sqrt(Q.shape[-1]),
+        "K.T on a batch": lambda Q, K: Q @ K.T / math.sqrt(Q.shape[-1]),
+        "Q @ K without the transpose": lambda Q, K: Q @ K / math.sqrt(Q.shape[-1]),
+        "float32 became float64": lambda Q, K: Q @ kT(K) / np.sqrt(Q.shape[-1]),
     },
     "02.2": {
         "softmax over the query axis": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, axis=-2),
@@ -52,6 +76,7 @@ CATALOGUED = {
             head(X, W_q, W_k, W_v)[1],
         ),
         "returned (weights, output)": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[::-1],
+        "one global max": head_global_max,
     },
     "02.3": {
         "ln L_q instead of ln L_k": lambda weights, threshold=0.95: bool(
@@ -78,6 +103,11 @@ CATALOGUED = {
         "returned one bool per row": lambda weights, threshold=0.95: (
             entropy(weights) >= threshold * np.log(weights.shape[1])
         ),
+        "NaN entropy at a zero weight": lambda weights, threshold=0.95: bool(
+            np.all(
+                -np.sum(weights * np.log(weights), axis=-1) >= threshold * np.log(weights.shape[1])
+            )
+        ),
     },
 }
 
@@ -89,6 +119,7 @@ UNLISTED = {
         lambda Q, K: Q @ np.transpose(K) / np.sqrt(Q.shape[-1]),
         lambda Q, K: (Q * K).sum(-1) / np.sqrt(Q.shape[-1]),  # element-wise
         lambda Q, K: softmax(Q @ kT(K) / np.sqrt(Q.shape[-1])),  # went on to the softmax
+        lambda Q, K: np.asarray(Q, float) @ kT(np.asarray(K, float)) / math.sqrt(Q.shape[-1]),
     ],
     "02.2": [
         lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, scale=math.sqrt(W_v.shape[1])),  # √d_v
@@ -97,6 +128,7 @@ UNLISTED = {
         lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[0],  # no tuple
         lambda X, W_q, W_k, W_v: (lambda o, w: (o, w.T))(*head(X, W_q, W_k, W_v)),
         lambda X, W_q, W_k, W_v: (X @ W_v, softmax(X @ W_q @ kT(X @ W_k))),
+        head_global_max_nan_to_num,
     ],
     "02.3": [
         lambda weights, threshold=0.95: bool(np.all(weights.std(axis=-1) < 1 - threshold)),
@@ -109,6 +141,10 @@ UNLISTED = {
         ),
         lambda weights, threshold=0.95: int(
             np.all(entropy(weights) >= threshold * np.log(weights.shape[1]))
+        ),
+        lambda weights, threshold=0.95: bool(  # hand-written entropy, mean over rows
+            np.mean(-np.sum(weights * np.log(weights), axis=-1))
+            >= threshold * np.log(weights.shape[1])
         ),
     ],
 }
@@ -124,3 +160,28 @@ UNLISTED = {
 def test_booleans_print_as_true_and_false():
     result = check("02.3", CATALOGUED["02.3"]["mean of the row entropies"])
     assert "returned True; expected False" in result.report
+
+
+def _statement(path, exercise_id, level):
+    cells = [
+        c.source
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "markdown" and c.source.startswith(f"{level} Exercise {exercise_id} — ")
+    ]
+    assert len(cells) == 1, (path, exercise_id)
+    return cells[0]
+
+
+@pytest.mark.parametrize("exercise_id", ["02.1", "02.2", "02.3"])
+def test_statement_shows_difficulty_time_and_every_hint(exercise_id):
+    """The statements say what check and hint say: difficulty, minutes, the hints in order."""
+    ex = get(exercise_id)
+    assert ex.difficulty in (1, 2, 3) and ex.minutes > 0 and 2 <= len(ex.hints) <= 3
+    label = f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
+    course = _statement(NOTEBOOKS / "02_single_head_attention.ipynb", exercise_id, "###")
+    solution = _statement(
+        NOTEBOOKS / "solutions" / "02_single_head_attention.ipynb", exercise_id, "##"
+    )
+    assert label in course.splitlines()[0] and label in solution.splitlines()[0]
+    for k, text in enumerate(ex.hints, 1):  # folded, gentlest first
+        assert f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>" in course

@@ -25,6 +25,8 @@ def _close(a, b):
         assert len(a) == len(b)
         for x, y in zip(a, b, strict=True):
             _close(x, y)
+    elif np.asarray(a).dtype == np.float32 or np.asarray(b).dtype == np.float32:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # float32: about 7 digits
     else:
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 

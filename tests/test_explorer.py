@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import attention, create_causal_mask
+from helpers import softmax as helpers_softmax
 from helpers.course.explorer import (
     AttentionExplorer,
     explore_attention,
@@ -129,3 +130,43 @@ def test_bad_shapes_are_named():
         explore_attention(np.ones(3), np.ones(3), np.ones(3), ["a"])
     with pytest.raises(ValueError, match=r"need Q \(H, L_q, d_k\)"):
         explore_attention(np.ones((2, 3)), np.ones((2, 4)), np.ones((2, 4)), ["a", "b"])
+
+
+def test_set_moves_the_controls_and_returns_the_view():
+    X = np.random.default_rng(1).normal(size=(6, 32))
+    explorer = explore_projections(X, TOKENS, d_k_values=(2, 512), seed=0)
+    assert explorer.choices("d_k") == (2, 512) and explorer.choices("scaled") == (False, True)
+    assert explorer.choices("query") == tuple(range(6))
+    view = explorer.set(d_k=512, scaled=False, query=3)
+    assert explorer.controls["d_k"].value == 512 and explorer.controls["scaled"].value is False
+    assert explorer.state.query == 3 and view is explorer.view
+    # the same as moving the controls by hand, on a fresh explorer
+    by_hand = explore_projections(X, TOKENS, d_k_values=(2, 512), seed=0)
+    by_hand.controls["d_k"].value = 512
+    by_hand.controls["scaled"].value = False
+    np.testing.assert_array_equal(view.weights, by_hand.view.weights)
+    # the scores are those the softmax was taken of: unscaled, T = 1
+    np.testing.assert_allclose(view.weights, helpers_softmax(view.scores), atol=1e-12)
+    assert "d_k = 512" in explorer.html() and "unscaled" in repr(explorer)
+
+
+def test_set_refuses_unknown_controls_and_values_and_changes_nothing():
+    X = np.random.default_rng(1).normal(size=(6, 32))
+    explorer = explore_projections(X, TOKENS, d_k_values=(2, 512), seed=0)
+    before = explorer.view.weights.copy()
+    with pytest.raises(ValueError, match="no control 'layer'"):
+        explorer.set(layer=1)
+    with pytest.raises(ValueError, match="d_k must be one of"):
+        explorer.set(scaled=False, d_k=64)
+    with pytest.raises(ValueError, match="scaled must be one of"):
+        explorer.set(scaled=1)
+    with pytest.raises(ValueError, match="temperature must lie in"):
+        explorer.set(temperature=100.0)
+    assert explorer.controls["scaled"].value is True
+    np.testing.assert_array_equal(explorer.view.weights, before)
+
+
+def test_given_weights_have_no_scores():
+    w = np.full((2, 2), 0.5)
+    view = explore_weights(w, ["a", "b"]).set(query=1)
+    assert view.scores is None and view.weights is not None

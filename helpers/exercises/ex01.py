@@ -1,5 +1,5 @@
-"""Exercises of notebook 01 (math utilities): softmax with a temperature, log-softmax, the
-softmax backward step (and, in ex01_softmax, the library-grade softmax)."""
+"""Exercises of notebook 01 (math utilities): softmax with a temperature and log-softmax; the
+softmax backward step is in ``ex01_backward``, the library-grade softmax in ``ex01_softmax``."""
 
 from __future__ import annotations
 
@@ -31,12 +31,24 @@ def softmax_with_temperature(x, T, axis=-1):
 
 
 _low_T = rng.normal(size=(2, 5)) * 3 + np.array([[12.0], [-9.0]])  # x / 0.01 reaches ~1500
+_far_rows = np.array([[1000.0, 999.0], [0.0, -1.0]])  # one max for both rows underflows row 2
 register(
     Exercise(
         id="01.1",
         reference=softmax_with_temperature,
         taught="notebook 01 §10",
         compare=arrays(rtol=1e-6, atol=1e-12),
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "Divide the scores by T first; after that it is section 8's stable softmax, taken "
+            "along `axis` instead of always the last axis.",
+            "At T = 0.01 the scores x / T reach about 1500 and exp overflows: subtract the max "
+            "of x / T along `axis`, with keepdims=True so that it broadcasts back.",
+            "Check T before anything else (`not T > 0` also catches NaN) and raise ValueError; "
+            "then shift by the max along axis, exponentiate, and divide by the sum along the "
+            "same axis, both with keepdims=True.",
+        ),
         cases=(
             Case((rng.normal(size=(3, 4)), 0.5), "a (3, 4) matrix at T = 0.5"),
             Case((rng.normal(size=(4, 4)) * 3, 2.0), "a square matrix at T = 2"),
@@ -46,6 +58,11 @@ register(
             ),
             Case((rng.normal(size=(2, 3, 4)), 0.7), "a batch, along the middle axis", {"axis": 1}),
             Case((_low_T, 0.01), "a low temperature: x / T reaches about 1500, beyond exp's range"),
+            Case(
+                (_far_rows, 1.0),
+                "rows 1000 apart: each row needs its own max (one max for the whole array "
+                "underflows row 2)",
+            ),
             Case((np.ones(3), 0.0), "T = 0 must raise ValueError", raises=ValueError),
             Case((np.ones(3), -1.0), "T < 0 must raise ValueError", raises=ValueError),
         ),
@@ -102,6 +119,18 @@ register(
                     lambda x, T, axis: (lambda e: e / e.sum())(np.exp(x / T - (x / T).max()))
                 ),
             ),
+            Mistake(
+                "one global max",
+                "(x / T).max() without axis shifts every slice by the largest entry of the "
+                "whole array: a slice far below it underflows to 0 / 0. Take the max along axis.",
+                "notebook 01 §8–9",
+                _rejects_bad_T(
+                    lambda x, T, axis: (lambda e: e / e.sum(axis, keepdims=True))(
+                        np.exp(x / T - (x / T).max())
+                    )
+                ),
+                hint="The max must be taken per slice: x.max(axis=axis, keepdims=True).",
+            ),
         ),
     )
 )
@@ -120,6 +149,16 @@ register(
         reference=log_softmax,
         taught="notebook 01 §13",
         compare=arrays(rtol=1e-9, atol=1e-9),
+        difficulty=2,
+        minutes=15,
+        hints=(
+            "ln softmax(x) = x − ln Σ_j exp(x_j): the only hard part is the log of the sum, which "
+            "overflows for large scores and is ln 0 when every exp underflows.",
+            "Use section 13's identity LSE(x) = m + ln Σ_j exp(x_j − m) with m the max along "
+            "`axis` (keepdims=True): the largest exp is then exactly 1.",
+            "Compute the shifted scores x − m once; the answer is those shifted scores minus the "
+            "log of the sum, along axis with keepdims=True, of their exponentials.",
+        ),
         cases=(
             Case((rng.normal(size=(3, 5)) * 10,), "a (3, 5) matrix with scores of spread 10"),
             Case(
@@ -187,86 +226,4 @@ register(
 )
 
 
-# --------------------------------------------------------------------------- 01.3
-def softmax_backward(p, g):
-    p, g = np.asarray(p, dtype=float), np.asarray(g, dtype=float)
-    return p * (g - (p * g).sum(axis=-1, keepdims=True))
-
-
-_sharp = _softmax(np.array([[9.0, 0.0, -1.0, 0.5], [0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, 0.0]]))
-_masked_row = _softmax(rng.normal(size=(3, 5)))
-_masked_row[1] = 0.0
-register(
-    Exercise(
-        id="01.3",
-        reference=softmax_backward,
-        taught="notebook 01 §11",
-        compare=arrays(rtol=1e-9, atol=1e-12),
-        cases=(
-            Case(
-                (_softmax(rng.normal(size=(4, 5))), rng.normal(size=(4, 5))),
-                "p and g of shape (4, 5)",
-            ),
-            Case(
-                (_softmax(rng.normal(size=(2, 3, 6)) * 3), rng.normal(size=(2, 3, 6))),
-                "a batch (2, 3, 6)",
-            ),
-            Case((_softmax(rng.normal(size=7)), rng.normal(size=7)), "one vector (7,)"),
-            Case(
-                (_sharp, rng.normal(size=(3, 4))), "a sharp row, a uniform row and an ordinary one"
-            ),
-            Case(
-                (_masked_row, rng.normal(size=(3, 5))),
-                "a fully masked row: p = 0 there, so the gradient is 0",
-            ),
-        ),
-        mistakes=(
-            Mistake(
-                "only diag(p)",
-                "p * g keeps the diagonal of J and forgets the - p pᵀ part.",
-                "notebook 01 §11",
-                lambda p, g: p * g,
-            ),
-            Mistake(
-                "forgot the factor p",
-                "g - (p · g) must still be multiplied by p.",
-                "notebook 01 §11",
-                lambda p, g: g - (p * g).sum(-1, keepdims=True),
-            ),
-            Mistake(
-                "summed over the whole array",
-                "p · g is one number per slice (axis=-1), not one for the whole array.",
-                "notebook 01 §9",
-                lambda p, g: p * (g - (p * g).sum()),
-            ),
-            Mistake(
-                "summed over the wrong axis",
-                "p · g runs over the last axis, the one p sums to 1 over.",
-                "notebook 01 §9",
-                lambda p, g: p * (g - (p * g).sum(0, keepdims=True)),
-            ),
-            Mistake(
-                "sum of g instead of p · g",
-                "the subtracted term is Σ_j p_j g_j, not Σ_j g_j.",
-                "notebook 01 §11",
-                lambda p, g: p * (g - g.sum(-1, keepdims=True)),
-            ),
-            Mistake(
-                "wrong sign of p pᵀ",
-                "J = diag(p) - p pᵀ, so Jᵀg = p ⊙ (g - p · g).",
-                "notebook 01 §11",
-                lambda p, g: p * (g + (p * g).sum(-1, keepdims=True)),
-            ),
-            Mistake(
-                "sum without keepdims",
-                "(p * g).sum(-1) drops the axis, so it broadcasts along the "
-                "wrong one (or fails); use keepdims=True.",
-                "notebook 01 §14",
-                lambda p, g: p * (g - (p * g).sum(-1)),
-            ),
-        ),
-    )
-)
-
-
-from helpers.exercises import ex01_softmax  # noqa: E402, F401  (registers 01.4)
+from helpers.exercises import ex01_backward, ex01_softmax  # noqa: E402, F401  (01.3, 01.4)

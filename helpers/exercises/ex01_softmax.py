@@ -25,6 +25,19 @@ register(
         taught="notebook 01 §8",
         compare=arrays(rtol=1e-5, atol=1e-12, dtype="same"),
         no_warnings=True,
+        difficulty=2,
+        minutes=20,
+        hints=(
+            "Section 8's softmax breaks twice on an all −∞ slice: its max is −∞ (and −∞ − (−∞) "
+            "is NaN), and its sum of exponentials is 0 (and 0 / 0 is NaN). The last part of "
+            "section 8 shows one fix for each.",
+            "The safe max: where the max along axis is not finite, shift by 0 instead "
+            "(np.where). The guarded division: np.divide(e, total, out=np.zeros_like(e), "
+            "where=total > 0).",
+            "Keep the dtype (section 6): no np.asarray(x, dtype=float), no NumPy float64 "
+            "scalars; np.where with a Python 0.0 and np.zeros_like keep float32. Take the max and "
+            "the sum along axis, each with keepdims=True.",
+        ),
         cases=(
             Case((rng.normal(size=(3, 4)),), "a (3, 4) matrix"),
             Case(
@@ -51,6 +64,11 @@ register(
                 (np.array([-1000.0, -1001.0]),),
                 "scores near -1000: exp underflows to 0 without the shift",
             ),
+            Case(
+                (np.array([[1000.0, 999.0], [0.0, -1.0]]),),
+                "rows 1000 apart: each row needs its own max (shifted by the largest entry of "
+                "the whole array, row 2 underflows to zeros)",
+            ),
         ),
         mistakes=(
             Mistake(
@@ -65,7 +83,7 @@ register(
                 "the max of an all -inf slice is -inf and -inf - (-inf) is "
                 "NaN: shift such a slice by 0 instead (exp(-inf) = 0) and return 0 where the sum "
                 "is 0.",
-                "notebook 01 §8",
+                "notebook 01 §8 (a slice that is all −∞)",
                 lambda x, axis=-1: (lambda e: e / e.sum(axis, keepdims=True))(
                     np.exp(x - x.max(axis, keepdims=True))
                 ),
@@ -75,10 +93,25 @@ register(
                 "replacing -inf by a large negative number (or NaN by "
                 "1/n) gives a query that may see nothing equal weight on every key; it must get "
                 "zeros.",
-                "notebook 01 §8",
+                "notebook 01 §8 (a slice that is all −∞)",
                 lambda x, axis=-1: _softmax(np.where(np.isneginf(x), -1e9, x), axis).astype(
                     x.dtype
                 ),
+            ),
+            Mistake(
+                "one global max",
+                "x.max() without axis shifts every slice by the largest entry of the whole "
+                "array: a slice far below it underflows to all zeros. Take the max along axis.",
+                "notebook 01 §8–9",
+                lambda x, axis=-1: (
+                    lambda e: np.divide(
+                        e,
+                        e.sum(axis, keepdims=True),
+                        out=np.zeros_like(e),
+                        where=e.sum(axis, keepdims=True) > 0,
+                    )
+                )(np.exp(x - (x.max() if np.isfinite(x.max()) else 0.0))),
+                hint="Each slice along axis needs its own max: x.max(axis=axis, keepdims=True).",
             ),
             Mistake(
                 "float32 became float64",

@@ -1,5 +1,5 @@
-"""Exercises of notebook 02 (single-head attention): scaled scores, a self-attention head, and
-spotting a uniform head."""
+"""Exercises of notebook 02 (single-head attention): scaled scores and a self-attention head;
+spotting a uniform head is in ``ex02_uniform``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from helpers.exercises._compare import arrays, boolean, tuple_of
+from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises.ex01 import _naive, _softmax
 
@@ -29,7 +29,17 @@ register(
         id="02.1",
         reference=scaled_scores,
         taught="notebook 02 §4–5",
-        compare=arrays(rtol=1e-9, atol=1e-12),
+        compare=arrays(rtol=1e-6, atol=1e-6, dtype="same"),
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "Entry [i, j] is the dot product of query i (row i of Q) with key j (row j of K); one "
+            "matrix product computes them all once K is transposed (sections 4 and 5).",
+            "With batch axes in front, transpose only the last two axes of K: np.swapaxes(K, -1, "
+            "-2). K.T would reverse every axis.",
+            "d_k is the width of a query, Q.shape[-1]; divide by its square root as a Python "
+            "float (math.sqrt), which keeps float32 scores float32 (notebook 01 §6).",
+        ),
         cases=(
             Case((n((4, 8)), n((4, 8))), "Q and K (4, 8): 4 tokens, d_k = 8"),
             Case(
@@ -45,6 +55,10 @@ register(
                 "L = d_k = 6, where Q @ K without the transpose runs silently",
             ),
             Case((n((2, 4, 5)), n((3, 5))), "one K (3, 5) shared by a batch of queries (2, 4, 5)"),
+            Case(
+                (n((3, 5)).astype(np.float32), n((4, 5)).astype(np.float32)),
+                "float32 Q (3, 5) and K (4, 5): the scores must stay float32",
+            ),
         ),
         mistakes=(
             Mistake(
@@ -91,6 +105,15 @@ register(
                 "notebook 02 §13",
                 lambda Q, K: Q @ K / math.sqrt(Q.shape[-1]),
             ),
+            Mistake(
+                "float32 became float64",
+                "np.sqrt(d_k) is a NumPy float64 scalar, and dividing a float32 array by it gives "
+                "float64; divide by math.sqrt(d_k), a Python float.",
+                "notebook 01 §6",
+                lambda Q, K: Q @ _t(K) / np.sqrt(Q.shape[-1]),
+                hint="Print the dtype of your result for float32 inputs, then of np.sqrt(5) and "
+                "of math.sqrt(5).",
+            ),
         ),
     )
 )
@@ -103,17 +126,33 @@ def self_attention(X, W_q, W_k, W_v):
     return weights @ V, weights
 
 
+def _global_max_softmax(z, axis=-1):
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def _head(X, W_q, W_k, W_v, scale, axis=-1, softmax=_softmax):
     weights = softmax((X @ W_q) @ _t(X @ W_k) / scale, axis)
     return weights @ (X @ W_v), weights
 
 
+_far_X = np.array([[40.0, 0.0, 0.0], [0.0, 1.0, 0.5], [0.0, 0.5, 1.0]])  # scores 800 vs ~1
 register(
     Exercise(
         id="02.2",
         reference=self_attention,
         taught="notebook 02 §3–5 and §10",
         compare=tuple_of(arrays(), arrays(), names=("output", "weights")),
+        difficulty=2,
+        minutes=20,
+        hints=(
+            "Three projections (section 3), then section 5's steps: scores, a softmax along each "
+            "query's row, a weighted sum of the values.",
+            "The scale is √d_k with d_k = W_q.shape[1], the width of a query, not of a token; "
+            "transpose only K's last two axes so that a batch works.",
+            "Your stable softmax from notebook 01, along axis=-1 with each row's own max, then "
+            "weights @ V; return (output, weights) in that order.",
+        ),
         cases=(
             Case((n((5, 8)), n((8, 4)), n((8, 4)), n((8, 3))), "X (5, 8), d_k = 4, d_v = 3"),
             Case(
@@ -128,6 +167,11 @@ register(
             Case(
                 (n((2, 2, 4, 6)), n((6, 3)), n((6, 3)), n((6, 2))),
                 "two leading axes X (2, 2, 4, 6)",
+            ),
+            Case(
+                (_far_X, np.eye(3), np.eye(3), n((3, 2))),
+                "rows whose scores lie 800 apart: each row needs its own max (one max for the "
+                "whole array underflows the small rows)",
             ),
         ),
         mistakes=(
@@ -164,6 +208,15 @@ register(
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=_naive),
             ),
             Mistake(
+                "one global max",
+                "scores.max() without axis shifts every row by the largest score of the whole "
+                "array: a row far below it underflows (0 / 0 = NaN). Take each row's max.",
+                "notebook 01 §8–9",
+                lambda X, Wq, Wk, Wv: _head(
+                    X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=_global_max_softmax
+                ),
+            ),
+            Mistake(
                 "weighted the tokens, not the values",
                 "the output averages V = X W_v, not X.",
                 "notebook 02 §5",
@@ -180,108 +233,4 @@ register(
 )
 
 
-# --------------------------------------------------------------------------- 02.3
-def _row_entropy(p, axis=-1):
-    p = np.asarray(p, dtype=float)
-    return -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=axis)
-
-
-def is_uniform_head(weights, threshold=0.95):
-    H = _row_entropy(weights)  # (L_q,)
-    return bool(np.all(H >= threshold * math.log(weights.shape[-1])))
-
-
-def _rows_with_entropy(target, L_k, L_q, seed):
-    """L_q rows over L_k keys, each with normalised entropy ``target`` (0 … 1)."""
-    g = np.random.default_rng(seed).standard_normal((L_q, L_k))
-    lo, hi = np.zeros((L_q, 1)), np.full((L_q, 1), 50.0)
-    for _ in range(60):  # bisect each row's inverse temperature
-        mid = (lo + hi) / 2
-        h = _row_entropy(_softmax(g * mid))[:, None] / math.log(L_k)
-        lo, hi = np.where(h > target, mid, lo), np.where(h > target, hi, mid)
-    return _softmax(g * lo)
-
-
-_uniform6 = np.full((5, 6), 1 / 6)
-_one_sharp = np.vstack([_uniform6, _rows_with_entropy(0.8, 6, 1, 4)])
-_one_uniform = np.vstack([np.full((1, 6), 1 / 6), _softmax(n((3, 6)) * 4)])
-_at_70 = _rows_with_entropy(0.70, 8, 3, 1)
-_at_97 = _rows_with_entropy(0.975, 6, 4, 2)
-_wide = _rows_with_entropy(0.6, 10, 2, 3)
-register(
-    Exercise(
-        id="02.3",
-        reference=is_uniform_head,
-        taught="notebook 02 §12",
-        compare=boolean(),
-        cases=(
-            Case((np.full((3, 4), 0.25),), "every row exactly uniform: True"),
-            Case((_softmax(n((4, 6)) * 3),), "sharp rows: False"),
-            Case((_softmax(0.01 * n((5, 6))),), "nearly uniform rows (scores × 0.01): True"),
-            Case((_one_uniform,), "one uniform row among sharp ones: False"),
-            Case(
-                (_one_sharp,),
-                "five uniform rows and one at 80 % of ln L_k: the mean passes 0.95, "
-                "one row does not: False",
-            ),
-            Case((_at_70, 0.5), "rows at about 70 % of ln L_k with threshold=0.5: True"),
-            Case((_at_97, 0.99), "rows at about 97.5 % of ln L_k with threshold=0.99: False"),
-            Case((_at_97,), "the same rows with the default threshold 0.95: True"),
-            Case((_wide,), "2 queries, 10 keys, rows at about 60 % of ln 10: False"),
-        ),
-        mistakes=(
-            Mistake(
-                "ln L_q instead of ln L_k",
-                "the largest entropy of a row over L_k keys is ln L_k "
-                "(weights.shape[-1]), whatever the number of queries.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(np.all(_row_entropy(w) >= t * math.log(w.shape[0]))),
-            ),
-            Mistake(
-                "any row instead of every row",
-                "the head is uniform only when every row is; use np.all.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(np.any(_row_entropy(w) >= t * math.log(w.shape[-1]))),
-            ),
-            Mistake(
-                "mean of the row entropies",
-                "a high mean hides a sharp row; every row must reach the threshold.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(_row_entropy(w).mean() >= t * math.log(w.shape[-1])),
-            ),
-            Mistake(
-                "hard-coded threshold",
-                "use the threshold argument, not 0.95 written into the code.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(np.all(_row_entropy(w) >= 0.95 * math.log(w.shape[-1]))),
-            ),
-            Mistake(
-                "peak equal to 1/L_k",
-                "comparing the largest weight with 1/L_k exactly is too strict; "
-                "measure the entropy against threshold · ln L_k.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(np.allclose(w.max(axis=-1), 1 / w.shape[-1])),
-            ),
-            Mistake(
-                "entropy of the columns",
-                "a row (one query) is a distribution; sum over the last axis.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(np.all(_row_entropy(w, 0) >= t * math.log(w.shape[-1]))),
-            ),
-            Mistake(
-                "entropy in bits against ln L_k",
-                "with log2 the maximum is log2 L_k; use natural logs for both.",
-                "notebook 02 §12",
-                lambda w, t=0.95: bool(
-                    np.all(_row_entropy(w) / math.log(2) >= t * math.log(w.shape[-1]))
-                ),
-            ),
-            Mistake(
-                "returned one bool per row",
-                "return a single True/False for the whole head: np.all over the rows.",
-                "notebook 02 §12",
-                lambda w, t=0.95: _row_entropy(w) >= t * math.log(w.shape[-1]),
-            ),
-        ),
-    )
-)
+from helpers.exercises import ex02_uniform  # noqa: E402, F401  (registers 02.3)
