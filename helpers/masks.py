@@ -66,6 +66,8 @@ def create_padding_mask(lengths: ArrayLike, max_len: int) -> NDArray[np.bool_]:
         ``[b, 0, 0, j]`` is True when key ``j`` of sequence ``b`` is a real
         token. It broadcasts against scores ``(batch, heads, L_q, L_k)``; for
         scores without a heads axis, ``mask[:, 0]`` has shape ``(batch, 1, L_k)``.
+
+    Taught in notebook 04 §6; notebook 03 §6 builds the ``(batch, 1, L_k)`` form by hand.
     """
     max_len = positive_int(max_len, "max_len")
     try:

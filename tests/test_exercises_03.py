@@ -2,11 +2,15 @@
 wrong attempts outside the catalogue are caught too."""
 
 import math
+from pathlib import Path
 
+import nbformat
 import numpy as np
 from exercise_catalogue import catalogue_tests
 
+import helpers
 from helpers.exercises import check
+from helpers.exercises._core import get
 
 
 def softmax(z):  # the course's softmax: an all -inf row gives zeros
@@ -25,6 +29,19 @@ def scores(Q, K, scale=True):
     return Q @ np.swapaxes(K, -1, -2) / (math.sqrt(Q.shape[-1]) if scale else 1.0)
 
 
+def global_max_softmax(z):  # one maximum for the whole array instead of one per row
+    e = np.exp(z - z.max())
+    s = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
+def nan_mask_attention(Q, K, V, sm=plain_softmax):
+    L = Q.shape[-2]
+    mask = np.triu(np.ones((L, L)), k=1) * -np.inf  # 0 * -inf = NaN below the diagonal
+    w = sm(scores(Q, K) + mask)
+    return w @ V, w
+
+
 def causal(Q, K, V, *, add=None, sm=softmax, scale=True, after=False, times=False):
     L = Q.shape[-2]
     s = scores(Q, K, scale)
@@ -38,8 +55,11 @@ def causal(Q, K, V, *, add=None, sm=softmax, scale=True, after=False, times=Fals
     return w @ V, w
 
 
-def attend(Q, K, V, mask=None, *, how="right"):
-    s = scores(Q, K, scale=how != "no scale")
+def attend(Q, K, V, mask=None, *, how="right", sm=softmax):
+    if how == "np.sqrt":
+        s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])  # a NumPy float64
+    else:
+        s = scores(Q, K, scale=how != "no scale")
     if mask is not None and how != "ignored":
         m = np.asarray(mask)
         if m.dtype != bool:
@@ -60,14 +80,14 @@ def attend(Q, K, V, mask=None, *, how="right"):
             return w @ V, w
         else:
             s = np.where(m, s, -np.inf)
-    w = plain_softmax(s) if how == "NaN" else softmax(s)
+    w = plain_softmax(s) if how == "NaN" else sm(s)
     return w @ V, w
 
 
 def padding(lengths, max_len, *, le=False):
     lengths = np.asarray(lengths)[:, None]
     keep = np.arange(max_len) <= lengths if le else np.arange(max_len) < lengths
-    return keep[:, None, None, :]
+    return keep[:, None, :]
 
 
 def alibi(L, H, *, first=1, sign=-1, signed=False, slopes=None):
@@ -78,6 +98,10 @@ def alibi(L, H, *, first=1, sign=-1, signed=False, slopes=None):
 
 CATALOGUED = {
     "03.1": {
+        "0·(-inf) = NaN in the mask": nan_mask_attention,
+        "0·(-inf) = NaN in the mask, refused by the softmax": lambda Q, K, V: nan_mask_attention(
+            Q, K, V, sm=helpers.softmax
+        ),
         "triu with k=0 (NaN row)": lambda Q, K, V: causal(
             Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf)), sm=plain_softmax
         ),
@@ -100,10 +124,13 @@ CATALOGUED = {
     "03.2": {
         "off by one": lambda lengths, max_len: padding(lengths, max_len, le=True),
         "True marks padding": lambda lengths, max_len: ~padding(lengths, max_len),
-        "missing the broadcast axes": lambda lengths, max_len: (
+        "missing the query axis": lambda lengths, max_len: (
             np.arange(max_len) < np.asarray(lengths)[:, None]
         ),
-        "one broadcast axis only": lambda lengths, max_len: padding(lengths, max_len)[:, 0],
+        "the 1 on the wrong side": lambda lengths, max_len: np.swapaxes(
+            padding(lengths, max_len), 1, 2
+        ),
+        "notebook 04's four axes": lambda lengths, max_len: padding(lengths, max_len)[:, None],
         "float 0/1 mask": lambda lengths, max_len: padding(lengths, max_len).astype(np.float64),
         "integer 0/1 mask": lambda lengths, max_len: padding(lengths, max_len).astype(int),
     },
@@ -148,6 +175,7 @@ CATALOGUED = {
         ),
         "no scale": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="no scale"),
         "ignored the mask": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="ignored"),
+        "float32 became float64": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="np.sqrt"),
     },
 }
 
@@ -170,12 +198,15 @@ UNLISTED = {
         ),  # -1, not -inf
         lambda Q, K, V: causal(Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 1))[1],
         lambda Q, K, V: (lambda o, w: (o, np.tril(w)))(*causal(Q, K, V)),
+        lambda Q, K, V: causal(  # one maximum for the whole array
+            Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 1), sm=global_max_softmax
+        ),
     ],
     "03.2": [
-        lambda lengths, max_len: padding(lengths, max_len)[:, :, :, ::-1],  # left padding
-        lambda lengths, max_len: padding(lengths, max_len)[:, None],  # five axes
-        lambda lengths, max_len: np.ones((len(lengths), 1, 1, max_len), dtype=bool),
-        lambda lengths, max_len: padding(lengths, max_len).transpose(0, 3, 1, 2),
+        lambda lengths, max_len: padding(lengths, max_len)[:, :, ::-1],  # left padding
+        lambda lengths, max_len: padding(lengths, max_len)[:, None, None],  # five axes
+        lambda lengths, max_len: np.ones((len(lengths), 1, max_len), dtype=bool),
+        lambda lengths, max_len: padding(lengths, max_len)[..., :-1],  # one key short
         lambda lengths, max_len: np.where(padding(lengths, max_len), 0.0, -np.inf),
     ],
     "03.3": [
@@ -208,6 +239,7 @@ UNLISTED = {
         lambda Q, K, V, mask=None: attend(
             Q, K, V, mask if mask is None or np.asarray(mask).dtype == bool else None
         ),
+        lambda Q, K, V, mask=None: attend(Q, K, V, mask, sm=global_max_softmax),
     ],
 }
 
@@ -225,3 +257,58 @@ def test_a_float_padding_mask_is_named_for_what_it_does():
         "returned a float64 array" in result.report and "expected a boolean array" in result.report
     )
     assert "1.0 and 0.0 mask nothing" in result.report
+
+
+def test_one_maximum_for_the_whole_array_is_caught_by_its_own_case():
+    for exercise_id in ("03.1", "03.5"):
+        result = check(exercise_id, UNLISTED[exercise_id][-1])
+        assert not result.passed
+        assert "each row needs its own maximum" in result.report
+
+
+def logsumexp_attention(Q, K, V, mask=None):
+    # a right answer computed another way: weights = exp(s - logsumexp(s)), in the input's dtype
+    s = scores(Q, K)
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m
+    peak = s.max(axis=-1, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    total = np.exp(s - peak).sum(axis=-1, keepdims=True)
+    lse = peak + np.log(np.where(total > 0, total, 1.0))
+    w = np.where(total > 0, np.exp(s - lse), 0.0).astype(s.dtype)
+    return w @ V, w
+
+
+def test_a_right_answer_computed_another_way_passes_in_float64_and_float32():
+    result = check("03.5", logsumexp_attention)
+    assert result.passed, result.report
+    assert any(np.asarray(c.args[0]).dtype == np.float32 for c in get("03.5").cases)
+
+
+def test_every_mask_exercise_has_float_masks_and_fully_masked_rows():
+    cases = get("03.5").cases
+    masks = [np.asarray(c.args[3]) for c in cases if len(c.args) > 3]
+    floats = [m for m in masks if m.dtype.kind == "f"]
+    assert any(set(np.unique(m)) == {0.0, -np.inf} for m in floats)
+    assert any((~m).all(axis=-1).any() for m in masks if m.dtype == bool)
+    assert any(np.isneginf(m).all(axis=-1).any() for m in floats)
+
+
+def test_each_statement_shows_difficulty_time_and_the_graded_hints():
+    root = Path(__file__).resolve().parent.parent
+    for path, heading in ((root / "notebooks" / "03_masking.ipynb", "###"),
+                          (root / "notebooks" / "solutions" / "03_masking.ipynb", "##")):
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "markdown"]
+        for exercise_id in ("03.1", "03.2", "03.3", "03.4", "03.5"):
+            ex = get(exercise_id)
+            assert ex.difficulty in (1, 2, 3) and ex.minutes > 0 and 2 <= len(ex.hints) <= 3
+            title = f"{heading} Exercise {exercise_id} — "
+            statement = next(s for s in cells if s.startswith(title))
+            assert statement.splitlines()[0].endswith(
+                f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
+            ), (path.name, exercise_id)
+            if heading == "###":  # the course notebook shows the hints, folded, in order
+                for k, text in enumerate(ex.hints, 1):
+                    assert f"<summary>Hint {k}</summary>\n\n{text}\n\n</details>" in statement

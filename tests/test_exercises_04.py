@@ -1,13 +1,31 @@
 """Notebook 04's exercises: each known mistake, written as a learner would, is caught and named;
 wrong attempts outside the catalogue are caught too."""
 
+import math
+from pathlib import Path
+
+import nbformat
 import numpy as np
 from exercise_catalogue import catalogue_tests
+
+from helpers.exercises import check
+from helpers.exercises._core import get
 
 
 def softmax(z, axis=-1):
     m = z.max(axis=axis, keepdims=True)
     e = np.exp(z - np.where(np.isfinite(m), m, 0.0))
+    s = e.sum(axis=axis, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
+def unsafe_softmax(z, axis=-1):  # stable, but 0/0 = NaN on a row of -inf
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def global_max_softmax(z, axis=-1):  # one maximum for the whole array instead of one per row
+    e = np.exp(z - z.max())
     s = e.sum(axis=axis, keepdims=True)
     return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
 
@@ -38,18 +56,48 @@ def mha(
     axis=-1,
     invert=False,
     mean=False,
+    sm=softmax,
+    add_any_mask=False,
+    where_any_mask=False,
 ):
     Q, K, V = sp(x @ W_q, num_heads), sp(x @ W_k, num_heads), sp(x @ W_v, num_heads)
-    s = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_scale or Q.shape[-1])
+    s = Q @ K.transpose(0, 1, 3, 2) / math.sqrt(d_scale or Q.shape[-1])
     if mask is not None:
         m = np.asarray(mask)
-        if m.dtype == bool:
+        if add_any_mask:
+            s = s + m
+        elif where_any_mask:
+            s = np.where(m, s, -np.inf)
+        elif m.dtype == bool:
             s = np.where(~m if invert else m, s, -np.inf)
         else:
             s = s + m
-    w = softmax(s, axis)
+    w = sm(s, axis)
     y = co(w @ V)
     return (y @ W_o if out else y), (w.mean(axis=1) if mean else w)
+
+
+def reshape_both_ways(x, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    # the headline pitfall done in both directions: no transpose in the split nor the combine
+    b, L, d = x.shape
+    Q, K, V = ((x @ W).reshape(b, num_heads, L, d // num_heads) for W in (W_q, W_k, W_v))
+    s = Q @ K.transpose(0, 1, 3, 2) / math.sqrt(d // num_heads)
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m
+    w = softmax(s)
+    return (w @ V).reshape(b, L, d) @ W_o, w
+
+
+def np_sqrt_scale(x, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    d_k = x.shape[-1] // num_heads
+    Q, K, V = (split(x @ W, num_heads) for W in (W_q, W_k, W_v))
+    s = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_k)  # a NumPy float64: float32 becomes float64
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m
+    w = softmax(s)
+    return combine(w @ V) @ W_o, w
 
 
 CATALOGUED = {
@@ -79,6 +127,9 @@ CATALOGUED = {
         ),
         "bits, not bytes": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
             2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value * 8
+        ),
+        "int32 overflow": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
+            2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value
         ),
         "seq_len squared": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
             2 * num_layers * num_kv_heads * d_k * seq_len**2 * bytes_per_value
@@ -130,6 +181,17 @@ CATALOGUED = {
         "weights averaged over the heads": lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
             x, W_q, W_k, W_v, W_o, num_heads, mask, mean=True
         ),
+        "split and combine without the transpose": reshape_both_ways,
+        "boolean mask added as numbers": lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+            x, W_q, W_k, W_v, W_o, num_heads, mask, add_any_mask=True
+        ),
+        "float mask used as a boolean": lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+            x, W_q, W_k, W_v, W_o, num_heads, mask, where_any_mask=True
+        ),
+        "NaN on a fully masked row": lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+            x, W_q, W_k, W_v, W_o, num_heads, mask, sm=unsafe_softmax
+        ),
+        "float32 became float64": np_sqrt_scale,
     },
 }
 
@@ -209,6 +271,9 @@ UNLISTED = {
         ),
         lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(x, W_q, W_k, W_v, W_o, num_heads),
         lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(x, W_q, W_k, W_v, W_o, 1, mask),
+        lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+            x, W_q, W_k, W_v, W_o, num_heads, mask, sm=global_max_softmax
+        ),
     ],
 }
 
@@ -218,3 +283,68 @@ UNLISTED = {
     test_the_catalogue_is_written_out_here,
     test_unlisted_wrong_attempt_is_caught,
 ) = catalogue_tests(CATALOGUED, UNLISTED)
+
+
+def einsum_heads(x, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    # a right answer written another way (named axes, notebook 04 §4), in the input's dtype
+    d = x.shape[-1]
+    d_k = d // num_heads
+    Q, K, V = (np.einsum("bsd,dhk->bhsk", x, W.reshape(d, num_heads, d_k)) for W in (W_q, W_k, W_v))
+    s = np.einsum("bhqk,bhsk->bhqs", Q, K) / math.sqrt(d_k)
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m
+    w = softmax(s)
+    out = np.einsum("bhqs,bhsk->bqhk", w, V)
+    return np.einsum("bqhk,hkd->bqd", out, W_o.reshape(num_heads, d_k, d)), w
+
+
+def test_a_right_answer_written_with_einsum_passes_in_float64_and_float32():
+    result = check("04.5", einsum_heads)
+    assert result.passed, result.report
+
+
+def test_one_maximum_for_the_whole_array_is_caught_by_its_own_case():
+    result = check("04.5", UNLISTED["04.5"][-1])
+    assert not result.passed
+    assert "each row needs its own maximum" in result.report
+
+
+def test_a_numpy_integer_answer_is_accepted_and_int32_sizes_must_not_overflow():
+    def with_numpy(num_layers, num_kv_heads, d_k, seq_len, bytes_per_value):
+        sizes = np.array([num_layers, num_kv_heads, d_k, seq_len, bytes_per_value], dtype=np.int64)
+        return 2 * np.prod(sizes)  # an np.int64: accepted
+
+    assert check("04.3", with_numpy).passed
+    result = check("04.3", CATALOGUED["04.3"]["int32 overflow"])
+    assert "expected 4294967296" in result.report and result.mistake == "int32 overflow"
+
+
+def test_every_case_of_04_1_and_04_4_has_four_different_sizes():
+    for exercise_id in ("04.1", "04.4"):
+        for case in get(exercise_id).cases:
+            x = case.args[0]
+            sizes = (*x.shape[:2], case.args[1], x.shape[2] // case.args[1]) if len(
+                case.args
+            ) == 2 else x.shape
+            assert len(set(sizes)) == 4, (exercise_id, case.note, sizes)
+
+
+def test_each_statement_shows_difficulty_time_and_the_graded_hints():
+    root = Path(__file__).resolve().parent.parent
+    name = "04_multi_head_attention.ipynb"
+    for path, heading in ((root / "notebooks" / name, "###"),
+                          (root / "notebooks" / "solutions" / name, "##")):
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "markdown"]
+        for exercise_id in ("04.1", "04.2", "04.3", "04.4", "04.5"):
+            ex = get(exercise_id)
+            assert ex.difficulty in (1, 2, 3) and ex.minutes > 0 and 2 <= len(ex.hints) <= 3
+            title = f"{heading} Exercise {exercise_id} — "
+            statement = next(s for s in cells if s.startswith(title))
+            assert statement.splitlines()[0].endswith(
+                f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
+            ), (path.name, exercise_id)
+            if heading == "###":  # the course notebook shows the hints, folded, in order
+                for k, text in enumerate(ex.hints, 1):
+                    assert f"<summary>Hint {k}</summary>\n\n{text}\n\n</details>" in statement

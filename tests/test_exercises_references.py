@@ -26,6 +26,7 @@ def _close(a, b):
         for x, y in zip(a, b, strict=True):
             _close(x, y)
     elif np.asarray(a).dtype == np.float32 or np.asarray(b).dtype == np.float32:
+        assert np.asarray(a).dtype == np.asarray(b).dtype  # float32 in, float32 out
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # float32: about 7 digits
     else:
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -46,7 +47,9 @@ LIBRARY = {
         diagnose_uniform_attention(w, threshold=threshold).fraction_uniform == 1.0
     ),
     "03.1": lambda Q, K, V: helpers.attention(Q, K, V, helpers.create_causal_mask(Q.shape[-2])),
-    "03.2": lambda lengths, max_len: helpers.create_padding_mask(np.asarray(lengths), max_len),
+    "03.2": lambda lengths, max_len: helpers.create_padding_mask(np.asarray(lengths), max_len)[
+        :, 0
+    ],  # notebook 03 asks for (batch, 1, L); the library's mask has a heads axis, (batch, 1, 1, L)
     "03.3": lambda L, H: alibi_bias(L, H),
     "03.4": lambda size: helpers.create_causal_mask(size),
     "03.5": _library_mask_attention,

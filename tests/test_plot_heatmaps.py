@@ -93,3 +93,28 @@ def test_labels_must_match_the_weights():
     with pytest.raises(ValueError, match="head_labels"):
         plot_multihead_comparison(causal_weights(2, 4), head_labels=["x"])
     plt.close("all")
+
+
+def test_grid_on_a_shorter_scale_states_it_and_marks_the_uniform_weight():
+    w = np.full((2, 4, 5), 0.2)  # every row uniform over 5 keys
+    w[0, 0] = [0.3, 0.1, 0.2, 0.2, 0.2]
+    fig = plot_multihead_comparison(w, vmax=0.4, mark_uniform=True)
+    try:
+        bar = next(ax for ax in fig.axes if ax.get_ylabel().startswith("attention weight"))
+        assert bar.get_ylabel() == "attention weight (scale 0 to 0.4, not 1)"
+        assert bar.get_ylim() == pytest.approx((0.0, 0.4))
+        assert [t.get_text() for t in bar.texts] == ["uniform\n1/5"]
+        assert [line.get_ydata()[0] for line in bar.lines] == [pytest.approx(0.2)]
+        panel = fig.axes[0]
+        assert panel.collections[0].get_clim() == pytest.approx((0.0, 0.4))
+    finally:
+        plt.close(fig)
+
+
+def test_a_scale_that_would_clip_a_weight_is_refused():
+    w = causal_weights(2, 4)  # row 0 is [1, 0, 0, 0]
+    with pytest.raises(ValueError, match="below the largest weight"):
+        plot_multihead_comparison(w, vmax=0.5)
+    with pytest.raises(ValueError, match="vmax must be in"):
+        plot_multihead_comparison(w, vmax=0.0)
+    plt.close("all")

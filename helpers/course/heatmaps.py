@@ -1,9 +1,11 @@
 """Heatmaps of attention weights: one matrix, or a grid with one panel per head.
 
 Queries run down the rows, keys across the columns; the colour of a cell is its weight on one
-scale from 0 to 1 (one colour bar per figure). Cells a mask blocks are drawn grey and hatched,
-labelled "masked" under the colour bar, so they cannot be mistaken for tiny weights. Heads are
-numbered from 1, as in the formulas of the notebooks (``h = 1, ..., H``).
+scale from 0 to 1 (one colour bar per figure). A grid of heads whose weights all stay small (an
+untrained layer) may be drawn on a shorter scale, 0 to ``vmax``, which its colour bar states,
+with the weight of a uniform row marked on the bar for reference. Cells a mask blocks are drawn
+grey and hatched, labelled "masked" under the colour bar, so they cannot be mistaken for tiny
+weights. Heads are numbered from 1, as in the formulas of the notebooks (``h = 1, ..., H``).
 
 Both functions are re-exported by :mod:`helpers.course.plotting`.
 """
@@ -104,6 +106,8 @@ def plot_multihead_comparison(
     mask: ArrayLike | None = None,
     key_tokens: Sequence[str] | None = None,
     head_labels: Sequence[str] | None = None,
+    vmax: float = 1.0,
+    mark_uniform: bool = False,
 ) -> Figure:
     """Grid of heatmaps, one per head, for weights ``(H, L_q, L_k)`` of one sequence.
 
@@ -111,7 +115,13 @@ def plot_multihead_comparison(
     queries and the columns as keys. Panels are titled "head 1" ... "head H" unless
     ``head_labels`` (``H`` strings) says otherwise. ``tokens`` label the queries (and the keys,
     unless ``key_tokens`` is given). ``mask``: boolean, True = may attend, broadcastable to
-    ``(H, L_q, L_k)``; blocked cells are grey and hatched ("masked"). Taught in notebook 04,
+    ``(H, L_q, L_k)``; blocked cells are grey and hatched ("masked").
+
+    The colour scale runs from 0 to ``vmax`` (default 1, the whole range of a weight). A
+    ``vmax`` below 1 shows the differences between weights that all stay small; it must be at
+    least the largest weight (no cell is clipped), and the colour bar's label states the scale.
+    ``mark_uniform`` draws the weight of a uniform row, ``1/L_k``, on the colour bar, so a
+    reader can tell how far a head is from spreading its weight evenly. Taught in notebook 04,
     section 5 (notebook 03, section 9 for ALiBi; notebook 06 for real inputs).
     """
     w = np.asarray(weights, dtype=float)
@@ -119,6 +129,11 @@ def plot_multihead_comparison(
         raise ValueError(f"weights must have shape (num_heads, L_q, L_k), got {w.shape}")
     allowed = check_mask(mask, w)
     h, l_q, l_k = w.shape
+    if not 0.0 < vmax <= 1.0:
+        raise ValueError(f"vmax must be in (0, 1], got {vmax}")
+    if w.size and np.nanmax(w) > vmax + 1e-12:
+        raise ValueError(f"vmax={vmax} is below the largest weight {np.nanmax(w):.3g}: "
+                         "those cells would all get the darkest colour; raise vmax")
     if head_labels is None:
         head_labels = [f"head {i + 1}" for i in range(h)]
     elif len(head_labels) != h:
@@ -138,7 +153,7 @@ def plot_multihead_comparison(
         if allowed is not None:
             draw_masked_background(ax, (l_q, l_k))
         sns.heatmap(
-            w[i], ax=ax, vmin=0.0, vmax=1.0, cmap=WEIGHT_CMAP, square=True, cbar=False,
+            w[i], ax=ax, vmin=0.0, vmax=vmax, cmap=WEIGHT_CMAP, square=True, cbar=False,
             mask=None if allowed is None else ~allowed[i],
             annot=annot, fmt=".2f", annot_kws={"size": 7},
             xticklabels=xticks if i // ncols == nrows - 1 or i + ncols >= h else False,
@@ -147,8 +162,13 @@ def plot_multihead_comparison(
         ax.set_title(head_labels[i], fontsize=TICK_SIZE + 1)
         ax.tick_params(axis="x", rotation=90, labelsize=TICK_SIZE)
         ax.tick_params(axis="y", rotation=0, labelsize=TICK_SIZE)
-    bar = fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap=WEIGHT_CMAP),
-                       ax=axes, shrink=0.85, label="attention weight")
+    label = "attention weight" if vmax == 1.0 else f"attention weight (scale 0 to {vmax:g}, not 1)"
+    bar = fig.colorbar(ScalarMappable(norm=Normalize(0.0, vmax), cmap=WEIGHT_CMAP),
+                       ax=axes, shrink=0.85, label=label)
+    if mark_uniform and l_k:
+        bar.ax.axhline(1.0 / l_k, color="#1f77b4", linewidth=2.0)
+        bar.ax.text(-0.15, 1.0 / l_k, f"uniform\n1/{l_k}", transform=bar.ax.get_yaxis_transform(),
+                    ha="right", va="center", fontsize=TICK_SIZE - 1, color="#1f77b4")
     if allowed is not None and not allowed.all():
         _legend_under_colorbar(bar.ax)
     fig.supxlabel(KEY_LABEL, fontsize=TICK_SIZE + 1)

@@ -1,5 +1,6 @@
-"""Exercises of notebook 03 (masking): causal attention, a padding mask, the ALiBi bias (and, in
-ex03_masked, a causal mask and attention with any mask)."""
+"""Exercises of notebook 03 (masking): causal attention and a padding mask (03.1, 03.2); the
+ALiBi bias in ex03_alibi (03.3); a causal mask and attention with any mask in ex03_masked
+(03.4, 03.5)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 
 from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import INF, _attend, _naive, _softmax, _t, pair
+from helpers.exercises._shared import INF, _attend, _softmax, _t, pair
+from helpers.exercises.ex03_common import plain_softmax
 
 rng = np.random.default_rng(303)
 n = rng.standard_normal
@@ -32,12 +34,50 @@ def _times_mask(Q, K, V):
     return w @ V, w
 
 
+def _nan_mask(Q, K, V, *, library_softmax=False):
+    """The classic np.triu(np.ones((L, L)), k=1) * -np.inf: 0 * (-inf) = NaN on and below the
+    diagonal. A plain stable softmax turns every row into NaN; helpers.softmax refuses it."""
+    L = Q.shape[-2]
+    mask = np.triu(np.ones((L, L)), k=1) * -np.inf  # NaN where the ones were 0
+    s = Q @ _t(K) / math.sqrt(Q.shape[-1]) + mask
+    if library_softmax:
+        from helpers import softmax
+
+        w = softmax(s, axis=-1)
+    else:
+        w = plain_softmax(s)
+    return w @ V, w
+
+
+_far_rows = 2.0 * np.array(  # Q = 2 S and K = I with d_k = 4: the scaled scores are S
+    [[5.0, 0.0, 0.0, 0.0], [1000.0, 999.0, 0.0, 0.0], [0.0, -1.0, 0.5, 0.2],
+     [-800.0, -801.0, -799.0, -802.0]]
+)
+_NAN_MASK_EXPLAINED = (
+    "np.triu(np.ones((L, L)), k=1) * -np.inf multiplies the zeros on and below the diagonal "
+    "by -inf, and 0·(-inf) is NaN (NumPy warns 'invalid value encountered in multiply'): every "
+    "row gets a NaN score. Build the mask from -inf itself, np.triu(np.full((L, L), -np.inf), "
+    "k=1), or with np.where(causal, 0.0, -np.inf)."
+)
 register(
     Exercise(
         id="03.1",
         reference=causal_attention,
         taught="notebook 03 §1",
         compare=pair,
+        difficulty=2,
+        minutes=15,
+        hints=(
+            "Start from notebook 02's attention, scores = Q Kᵀ / √d_k. The one new step is an "
+            "(L, L) matrix added to the scores before the softmax: 0 where key j ≤ query i, "
+            "-inf where j > i (section 1).",
+            "`np.triu(A, k=1)` keeps the entries of `A` strictly above the diagonal and sets "
+            "the rest to 0. Apply it to a matrix that is -inf everywhere, not to ones times "
+            "-inf: 0·(-inf) is NaN (section 1, the pitfall).",
+            "The (L, L) mask broadcasts over any batch or head axes in front. Finish with a "
+            "softmax over the last axis that subtracts each row's own maximum "
+            "(`helpers.softmax` does), then `weights @ V`.",
+        ),
         cases=(
             Case((n((4, 3)), n((4, 3)), n((4, 3))), "Q, K, V (4, 3)"),
             Case(
@@ -51,14 +91,33 @@ register(
                 (n((5, 8)) * 10, n((5, 8)) * 10, n((5, 8))),
                 "large scores: exp overflows without the max shift",
             ),
+            Case(
+                (_far_rows, np.eye(4), n((4, 2))),
+                "rows whose scores differ by about 1000 (row 1 near 1000, row 3 near -800): "
+                "each row needs its own maximum",
+            ),
         ),
         mistakes=(
+            Mistake(
+                "0·(-inf) = NaN in the mask",
+                _NAN_MASK_EXPLAINED,
+                "notebook 03 §1",
+                _nan_mask,
+                hint="Print your mask for L = 3: which entries are NaN, and why?",
+            ),
+            Mistake(
+                "0·(-inf) = NaN in the mask, refused by the softmax",
+                _NAN_MASK_EXPLAINED + " helpers.softmax refuses NaN scores with this ValueError.",
+                "notebook 03 §1",
+                lambda Q, K, V: _nan_mask(Q, K, V, library_softmax=True),
+                hint="Print your mask for L = 3: which entries are NaN, and why?",
+            ),
             Mistake(
                 "triu with k=0 (NaN row)",
                 "np.triu(..., k=0) masks the diagonal too: token 0 has no "
                 "key left (NaN with a plain softmax) and every token loses itself. Use k=1.",
                 "notebook 03 §1",
-                lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 0, -INF), softmax=_naive),
+                lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 0, -INF), softmax=plain_softmax),
             ),
             Mistake(
                 "triu with k=0",
@@ -107,7 +166,7 @@ register(
             Mistake(
                 "no scale",
                 "the scores must be divided by √d_k before the mask and the softmax.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 1, -INF), scale=False),
             ),
         ),
@@ -118,7 +177,11 @@ register(
 # --------------------------------------------------------------------------- 03.2
 def padding_mask(lengths, max_len):
     keep = np.arange(max_len) < np.asarray(lengths)[:, None]  # (batch, max_len)
-    return keep[:, None, None, :]
+    return keep[:, None, :]  # (batch, 1, max_len): the 1 broadcasts over the queries
+
+
+def _keep(lengths, max_len):
+    return np.arange(max_len) < np.asarray(lengths)[:, None]  # (batch, max_len)
 
 
 register(
@@ -127,12 +190,23 @@ register(
         reference=padding_mask,
         taught="notebook 03 §6",
         compare=arrays(dtype="bool"),
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "Entry `[b, 0, j]` answers one question: is key j a real token of sequence b, that "
+            "is j < `lengths[b]`? Answer it for every b and j at once, with one comparison.",
+            "`np.arange(max_len)` has shape (max_len,); the lengths as a column have shape "
+            "(batch, 1); compared, they broadcast to (batch, max_len). Then insert the query "
+            "axis in the middle: (batch, 1, max_len), whose 1 broadcasts over the queries of "
+            "the scores (section 6).",
+        ),
         cases=(
             Case((np.array([3, 1, 4]), 4), "lengths [3, 1, 4], max_len 4"),
             Case((np.array([2]), 5), "one sequence of 2 tokens padded to 5"),
             Case((np.array([0, 5, 2]), 5), "an empty sequence (length 0) in the batch"),
             Case((np.array([4, 4]), 4), "no padding at all"),
             Case(([1, 3, 2],), "lengths given as a Python list", {"max_len": 3}),
+            Case((np.array([2, 6, 1, 3]), 7), "4 sequences padded to 7"),
         ),
         mistakes=(
             Mistake(
@@ -141,7 +215,7 @@ register(
                 "tokens are j < length.",
                 "notebook 03 §6",
                 lambda lengths, max_len: (np.arange(max_len) <= np.asarray(lengths)[:, None])[
-                    :, None, None, :
+                    :, None, :
                 ],
             ),
             Mistake(
@@ -152,18 +226,26 @@ register(
                 lambda lengths, max_len: ~padding_mask(lengths, max_len),
             ),
             Mistake(
-                "missing the broadcast axes",
-                "(batch, max_len) lines up with (L_q, L_k) of the "
-                "scores; return (batch, 1, 1, max_len).",
+                "missing the query axis",
+                "(batch, max_len) lines up with (L_q, L_k) of the scores (batch, L_q, L_k): "
+                "row b of the mask would land on query b. Return (batch, 1, max_len).",
                 "notebook 03 §8",
-                lambda lengths, max_len: padding_mask(lengths, max_len)[:, 0, 0],
+                _keep,
             ),
             Mistake(
-                "one broadcast axis only",
-                "(batch, 1, max_len) fits scores without a heads axis; "
-                "this mask is (batch, 1, 1, max_len).",
+                "the 1 on the wrong side",
+                "(batch, max_len, 1) broadcasts along the keys: it would hide the rows of the pad "
+                "queries and no key at all. The keys are the last axis: (batch, 1, max_len).",
                 "notebook 03 §6",
-                lambda lengths, max_len: padding_mask(lengths, max_len)[:, 0],
+                lambda lengths, max_len: _keep(lengths, max_len)[:, :, None],
+            ),
+            Mistake(
+                "notebook 04's four axes",
+                "(batch, 1, 1, max_len) is the form for scores with a heads axis (notebook 04 "
+                "§6); against this notebook's scores (batch, L_q, L_k) it would broadcast to "
+                "(batch, batch, L_q, L_k). Return (batch, 1, max_len).",
+                "notebook 03 §6",
+                lambda lengths, max_len: _keep(lengths, max_len)[:, None, None, :],
             ),
             Mistake(
                 "float 0/1 mask",
@@ -184,68 +266,4 @@ register(
 )
 
 
-# --------------------------------------------------------------------------- 03.3
-def my_alibi(seq_len, num_heads):
-    # num_heads a power of two: then m_h = 2^(-8h/H) is the published rule (helpers.alibi)
-    slopes = 2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)  # (H,)
-    pos = np.arange(seq_len)
-    return -slopes[:, None, None] * np.abs(pos[:, None] - pos[None, :])  # (H, L, L)
-
-
-def _alibi(L, H, first=1, sign=-1.0, signed=False, exponent=None):
-    h = np.arange(first, first + H)
-    slopes = 2.0 ** (-(8.0 * h / H if exponent is None else exponent * h))
-    d = np.arange(L)[:, None] - np.arange(L)[None, :]
-    return sign * slopes[:, None, None] * (d if signed else np.abs(d))
-
-
-register(
-    Exercise(
-        id="03.3",
-        reference=my_alibi,
-        taught="notebook 03 §9",
-        compare=arrays(rtol=1e-12, atol=1e-12),
-        cases=(
-            Case((5, 8), "5 positions, 8 heads"),
-            Case((6, 4), "6 positions, 4 heads"),
-            Case((3, 2), "3 positions, 2 heads"),
-            Case((4, 1), "a single head: m_1 = 2^-8"),
-            Case((7, 16), "16 heads: slopes 2^-0.5 down to 2^-8"),
-        ),
-        mistakes=(
-            Mistake(
-                "heads counted from 0",
-                "h runs from 1 to H: the first slope is 2^(-8/H), not 1.",
-                "notebook 03 §9",
-                lambda L, H: _alibi(L, H, first=0),
-            ),
-            Mistake(
-                "positive bias",
-                "distance must be penalised: B = -m_h |i - j|.",
-                "notebook 03 §9",
-                lambda L, H: _alibi(L, H, sign=1.0),
-            ),
-            Mistake(
-                "signed distance",
-                "the symmetric bias uses |i - j|; i - j rewards one side.",
-                "notebook 03 §9",
-                lambda L, H: _alibi(L, H, signed=True),
-            ),
-            Mistake(
-                "slopes 2^-h",
-                "m_h = 2^(-8h/H); 2^-h is the same only for H = 8.",
-                "notebook 03 §9",
-                lambda L, H: _alibi(L, H, exponent=1.0),
-            ),
-            Mistake(
-                "heads on the last axis",
-                "return (num_heads, seq_len, seq_len): heads first.",
-                "notebook 03 §9",
-                lambda L, H: np.moveaxis(my_alibi(L, H), 0, -1),
-            ),
-        ),
-    )
-)
-
-
-from helpers.exercises import ex03_masked  # noqa: E402, F401  (registers 03.4 and 03.5)
+from helpers.exercises import ex03_alibi, ex03_masked  # noqa: E402, F401  (03.3, 03.4, 03.5)

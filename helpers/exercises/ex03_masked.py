@@ -9,10 +9,12 @@ import numpy as np
 
 from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import INF, _attend, _naive, _softmax, _t, pair
+from helpers.exercises._shared import INF, _attend, _softmax, _t
+from helpers.exercises.ex03_common import pair_in_input_dtype, plain_softmax, promoted
 
 rng = np.random.default_rng(335)
 n = rng.standard_normal
+
 
 
 # --------------------------------------------------------------------------- 03.4
@@ -26,6 +28,13 @@ register(
         reference=my_causal_mask,
         taught="notebook 03 §1",
         compare=arrays(dtype="bool"),
+        difficulty=1,
+        minutes=5,
+        hints=(
+            "Query i may attend to key j when j ≤ i: the lower triangle, diagonal included.",
+            "`np.tril` keeps the lower triangle of a matrix. Start from a matrix of ones with "
+            "`dtype=bool`, so that the result is a boolean mask, not a float 0/1 array.",
+        ),
         cases=(
             Case((1,), "one token"),
             Case((2,), "two tokens"),
@@ -111,7 +120,7 @@ def _mask_variant(how):
                 return w @ V, w
             else:
                 s = np.where(m, s, -INF)
-        w = (_naive if how == "NaN" else _softmax)(s)
+        w = (plain_softmax if how == "NaN" else _softmax)(s)
         return w @ V, w
 
     return wrong
@@ -125,13 +134,34 @@ _empty[1] = False
 _empty_f = np.zeros((3, 5))
 _empty_f[2] = -INF
 _heads_pad = (np.arange(4) < np.array([4, 3])[:, None])[:, None, None, :]  # (2, 1, 1, 4)
+_far_rows = 2.0 * np.array(  # Q = 2 S and K = I with d_k = 4: the scaled scores are S
+    [[1000.0, 999.0, 0.0, 0.0], [0.0, -1.0, 0.5, 0.2], [-800.0, -801.0, -799.0, -802.0]]
+)
+# float32 inputs on a grid of quarters: Q Kᵀ / 2 is exact in float32 and in float64
+_q32, _k32 = (rng.integers(-4, 5, size=s).astype(np.float32) / 4 for s in ((3, 4), (5, 4)))
+_v32 = n((5, 3)).astype(np.float32)
 register(
     Exercise(
         id="03.5",
         reference=masked_attention,
         taught="notebook 03 §1, §6 and §8",
-        compare=pair,
+        compare=pair_in_input_dtype,
         no_warnings=True,
+        difficulty=3,
+        minutes=25,
+        hints=(
+            "Three steps after the scaled scores: apply the mask (a boolean one with "
+            "`np.where(mask, scores, -np.inf)`, a float one by adding it; `mask.dtype == bool` "
+            "tells them apart), a softmax over the last axis, then `weights @ V`.",
+            "A row whose every score is -inf breaks the usual softmax: its maximum is -inf, and "
+            "-inf - (-inf) is NaN. Shift such a row by 0 instead (a safe max), then divide with "
+            "`np.divide(e, total, out=np.zeros_like(e), where=total > 0)`: the empty row stays "
+            "0 and NumPy does not warn (section 8, from notebook 01 §8).",
+            "Subtract each row's own maximum (`axis=-1, keepdims=True`), never one maximum for "
+            "the whole array. Keep float32 in float32: divide by `math.sqrt(d_k)`, a Python "
+            "float; `np.sqrt(d_k)` is a NumPy float64 and promotes the whole array (notebook 01 "
+            "§6).",
+        ),
         cases=(
             Case((n((3, 4)), n((5, 4)), n((5, 2))), "no mask; L_q = 3, L_k = 5, d_k = 4, d_v = 2"),
             Case((n((4, 6)), n((4, 6)), n((4, 3)), _causal4), "a boolean causal mask (4, 4)"),
@@ -159,6 +189,19 @@ register(
             Case(
                 (n((2, 2, 4, 3)), n((2, 2, 4, 3)), n((2, 2, 4, 5)), _heads_pad),
                 "batch and heads with a padding mask (2, 1, 1, 4)",
+            ),
+            Case(
+                (n((4, 6)), n((4, 6)), n((4, 3)), np.where(_causal4, 0.0, -INF)),
+                "a float 0/-inf causal mask (4, 4): 0 keeps a key, -inf removes it",
+            ),
+            Case(
+                (_far_rows, np.eye(4), n((4, 2))),
+                "no mask; rows whose scores differ by about 1000 (row 0 near 1000, row 2 near "
+                "-800): each row needs its own maximum",
+            ),
+            Case(
+                (_q32, _k32, _v32, _empty),
+                "float32 Q, K, V with a boolean mask, row 1 fully masked: float32 results",
             ),
         ),
         mistakes=(
@@ -211,8 +254,16 @@ register(
             Mistake(
                 "no scale",
                 "the scores must be divided by √d_k.",
-                "notebook 02 §10",
+                "notebook 02 §11",
                 _mask_variant("no scale"),
+            ),
+            Mistake(
+                "float32 became float64",
+                "float32 inputs must give float32 results. A NumPy float64 scalar such as "
+                "np.sqrt(d_k), or any float64 array in the computation, promotes the whole "
+                "result; divide by math.sqrt(d_k), a Python float.",
+                "notebook 01 §6",
+                promoted(masked_attention),
             ),
             Mistake(
                 "ignored the mask",

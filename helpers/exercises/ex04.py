@@ -10,7 +10,7 @@ from helpers.exercises._core import Case, Exercise, Mistake, register
 
 rng = np.random.default_rng(404)
 n = rng.standard_normal
-_exact = arrays(rtol=0.0, atol=0.0)
+_exact = arrays(rtol=0.0, atol=0.0, dtype="same")  # a reshape or a copy changes no value
 
 
 # --------------------------------------------------------------------------- 04.1
@@ -29,12 +29,24 @@ register(
         reference=my_split_heads,
         taught="notebook 04 §2–3",
         compare=_exact,
-        cases=(
-            Case((n((2, 4, 8)), 2), "x (2, 4, 8), 2 heads of d_k = 4"),
-            Case((n((1, 5, 12)), 3), "x (1, 5, 12), 3 heads"),
-            Case((n((3, 6, 6)), 6), "6 heads of width 1"),
-            Case((n((2, 3, 8)), 1), "a single head"),
-            Case((n((2, 4, 12)), 4), "seq = heads = 4: a wrong transpose keeps the right shape"),
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "Head i must receive the features i·d_k … (i+1)·d_k - 1 of every position. Which "
+            "axis do you cut into pieces, and which two axes must then trade places?",
+            "Cut only the feature axis: a reshape to (batch, seq, num_heads, d_k) leaves every "
+            "position whole. A transpose then moves the heads axis in front of the positions. "
+            "Reshaping straight to the final shape mixes positions (section 3).",
+        ),
+        cases=(  # batch, seq, heads and d_k all differ, so a wrong axis order changes the shape
+            Case((n((2, 5, 12)), 3), "x (2, 5, 12), 3 heads of d_k = 4"),
+            Case((n((1, 4, 6)), 2), "x (1, 4, 6), 2 heads of d_k = 3"),
+            Case((n((2, 5, 6)), 6), "6 heads of width 1"),
+            Case((n((3, 2, 8)), 1), "a single head: d_k = d_model = 8"),
+            Case((n((4, 3, 10)), 5), "x (4, 3, 10), 5 heads of d_k = 2"),
+            Case(
+                (n((2, 3, 20)).astype(np.float32), 4), "float32 x (2, 3, 20): float32 comes back"
+            ),
         ),
         mistakes=(
             Mistake(
@@ -82,11 +94,19 @@ register(
         reference=my_repeat_kv,
         taught="notebook 04 §8",
         compare=_exact,
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "Query head i reads key/value head ⌊i/g⌋: heads 0 … g-1 all read head 0, the next g "
+            "read head 1, and so on. So the copies of one head must sit next to each other.",
+            "`np.repeat` copies each entry along one axis and keeps its copies together; "
+            "`np.tile` repeats the whole block in turn. The heads are axis 1.",
+        ),
         cases=(
-            Case((n((2, 2, 3, 4)), 4), "2 key/value heads, groups of 4"),
+            Case((n((3, 2, 4, 5)), 4), "2 key/value heads, groups of 4"),
             Case((n((1, 4, 5, 2)), 2), "4 key/value heads, groups of 2"),
-            Case((n((1, 3, 2, 2)), 1), "groups of 1: nothing to repeat"),
-            Case((n((2, 1, 3, 2)), 3), "one key/value head for 3 query heads (multi-query)"),
+            Case((n((2, 3, 4, 5)), 1), "groups of 1: nothing to repeat"),
+            Case((n((2, 1, 5, 4)), 3), "one key/value head for 3 query heads (multi-query)"),
         ),
         mistakes=(
             Mistake(
@@ -115,7 +135,11 @@ register(
 
 # --------------------------------------------------------------------------- 04.3
 def my_kv_cache_bytes(num_layers, num_kv_heads, d_k, seq_len, bytes_per_value):
-    return 2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value
+    sizes = (num_layers, num_kv_heads, d_k, seq_len, bytes_per_value)
+    total = 2
+    for size in sizes:
+        total *= int(size)  # Python ints never overflow; np.int32 wraps past 2**31 - 1
+    return total
 
 
 register(
@@ -124,6 +148,16 @@ register(
         reference=my_kv_cache_bytes,
         taught="notebook 04 §8 (The memory it saves)",
         compare=integer(),
+        difficulty=1,
+        minutes=10,
+        hints=(
+            "Count what one token leaves in one layer's cache: a key vector and a value vector, "
+            "d_k numbers each, for every key/value head. Then scale up by the layers, the "
+            "tokens and the bytes of one number.",
+            "Sizes read from a NumPy `int32` array multiply in int32 and wrap around past 2³¹ - "
+            "1 (about 2.1 billion). Convert each size with `int()` before multiplying: a Python "
+            "int is exact at any size.",
+        ),
         cases=(
             Case(
                 (32, 32, 128, 4096, 2),
@@ -133,6 +167,10 @@ register(
             Case((2, 1, 4, 3, 4), "a tiny layer stack in float32"),
             Case((1, 1, 1, 1, 1), "one of everything: one key and one value of one byte"),
             Case((24, 4, 64, 1000, 8), "float64 (8 bytes per value)"),
+            Case(
+                tuple(np.array([32, 8, 128, 32768, 2], dtype=np.int32)),
+                "the sizes as NumPy int32 (read from a config array): 2**32 bytes, beyond int32",
+            ),
         ),
         mistakes=(
             Mistake(
@@ -152,6 +190,14 @@ register(
                 "bytes_per_value is already in bytes; no factor 8.",
                 "notebook 04 §8",
                 lambda L, h, d, s, b: 16 * L * h * d * s * b,
+            ),
+            Mistake(
+                "int32 overflow",
+                "the product of NumPy int32 sizes is computed in int32, which wraps around "
+                "past 2**31 - 1 (NumPy warns 'overflow encountered'): the 2**32 bytes of that "
+                "case come out as 0. Convert each size with int() first.",
+                "notebook 04 §8",
+                lambda L, h, d, s, b: 2 * L * h * d * s * b,
             ),
             Mistake(
                 "seq_len squared",
