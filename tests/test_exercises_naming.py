@@ -1,0 +1,338 @@
+"""A known mistake is named only when it is that mistake (issue 20), and the numbers in a report
+tell the truth: enough digits, exact factors, answers compared in the precision they allow."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers.exercises import Case, Exercise, Mistake, arrays, boolean, check, integer, real
+from helpers.exercises._check import judge
+from helpers.exercises._format import exact_factor, factor_hint, numbers
+
+
+def _known(report: str) -> list[str]:
+    return [line for line in report.splitlines() if line.startswith("Known mistake — ")]
+
+
+# --------------------------------------------------------------------------- the issue's cases
+def test_01_3_an_np_diag_attempt_is_not_told_sum_without_keepdims():
+    def softmax_backward(p, g):
+        J = np.diag(p) - np.outer(p, p)  # the Jacobian of one vector: 2-D input breaks it
+        return J.T @ g
+
+    result = check("01.3", softmax_backward)
+    assert result.failed_cases == (1, 2, 4, 5)
+    assert "operands could not be broadcast together with shapes (4,) (20,20)" in result.report
+    assert result.mistake is None and _known(result.report) == []
+    assert "Not one of the known mistakes" in result.report
+
+
+def test_01_3_sum_without_keepdims_written_out_is_still_named():
+    def softmax_backward(p, g):
+        return p * (g - np.sum(p * g, axis=-1))
+
+    assert check("01.3", softmax_backward).mistake == "sum without keepdims"
+
+
+def test_01_4_an_in_place_attempt_that_keeps_float32_is_not_told_it_became_float64():
+    def my_softmax(x, axis=-1):
+        x -= x.max(axis=axis, keepdims=True)
+        np.exp(x, out=x)
+        x /= x.sum(axis=axis, keepdims=True)
+        return x
+
+    result = check("01.4", my_softmax)
+    assert "it changed its argument x in place" in result.report
+    assert "float32 became float64" not in result.report
+    assert _known(result.report) == []
+
+
+def test_01_4_float64_output_is_still_named_when_it_is_the_mistake():
+    def my_softmax(x, axis=-1):
+        x = np.asarray(x, dtype=float)
+        m = x.max(axis=axis, keepdims=True)
+        e = np.exp(x - np.where(np.isfinite(m), m, 0.0))
+        s = e.sum(axis=axis, keepdims=True)
+        return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+    assert check("01.4", my_softmax).mistake == "float32 became float64"
+
+
+def test_02_3_any_row_gets_one_known_mistake_line_not_a_false_second():
+    def is_uniform_head(weights, threshold=0.95):
+        p = weights
+        H = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=-1)
+        return bool(np.any(H >= threshold * math.log(p.shape[-1])))
+
+    result = check("02.3", is_uniform_head)
+    assert result.failed_cases == (4, 5)
+    # "mean of the row entropies" goes wrong on case 5 only, which "any row" already explains
+    assert result.mistakes == ("any row instead of every row",), result.report
+    assert len(_known(result.report)) == 1
+
+
+def test_02_3_always_true_is_not_given_coincidental_names():
+    result = check("02.3", lambda weights, threshold=0.95: True)
+    assert result.failed_cases == (2, 4, 5, 7, 9)
+    assert _known(result.report) == [], result.report
+    assert "Not one of the known mistakes" in result.report
+
+
+# --------------------------------------------------------------------------- the rules, one by one
+def _square(x):
+    return np.asarray(x, dtype=float) ** 2
+
+
+def _square_checked(x):
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be 1-D, got shape {x.shape}")
+    return x.astype(float) ** 2
+
+
+_SQ_CASES = (
+    Case((np.array([1.0, 2.0, 3.0]),), "a vector"),
+    Case((np.array([-2.0, 0.5]),), "negative entries"),
+    Case((np.array([[1.0, 2.0], [3.0, 4.0]]),), "a matrix"),
+)
+
+
+def _exercise(mistakes, *, reference=_square, cases=_SQ_CASES, compare=None, **options):
+    return Exercise(
+        id="98.1", reference=reference, cases=cases, mistakes=mistakes,
+        taught="notebook 98 §1", compare=compare or arrays(rtol=1e-9, atol=1e-12), **options,
+    )
+
+
+def test_an_error_is_named_only_with_the_same_type_and_message():
+    rejects_2d = Mistake("1-D only", "matrices are allowed.", "notebook 98 §1", _square_checked)
+    ex = _exercise((rejects_2d,))
+
+    def same_message(x):
+        x = np.asarray(x)
+        if x.ndim != 1:
+            raise ValueError(f"x must be 1-D, got shape {x.shape}")
+        return x.astype(float) ** 2
+
+    def other_message(x):
+        if np.ndim(x) == 2:
+            raise ValueError("no matrices")
+        return np.asarray(x, dtype=float) ** 2
+
+    def other_type(x):
+        if np.ndim(x) == 2:
+            raise TypeError("x must be 1-D, got shape (2, 2)")
+        return np.asarray(x, dtype=float) ** 2
+
+    assert judge(ex, same_message).mistakes == ("1-D only",)
+    assert judge(ex, other_message).mistakes == ()
+    assert judge(ex, other_type).mistakes == ()
+
+
+def test_a_mistake_is_named_only_with_the_same_dtype():
+    halves = Mistake("halved", "no halving.", "notebook 98 §1", lambda x: _square(x) / 2)
+    ex = _exercise((halves,))
+    assert judge(ex, lambda x: _square(x) / 2).mistakes == ("halved",)
+    # the same wrong values, in float32: another answer (the exercise allows no float32)
+    assert judge(ex, lambda x: (_square(x) / 2).astype(np.float32)).mistakes == ()
+
+
+def test_a_mistake_is_named_only_with_the_same_in_place_behaviour():
+    def in_place_half(x):
+        x **= 2
+        x /= 2
+        return x
+
+    halves = Mistake("halved", "no halving.", "notebook 98 §1", lambda x: _square(x) / 2)
+    ex = _exercise((halves,))
+    result = judge(ex, in_place_half)
+    assert "changed its argument x in place" in result.report and result.mistakes == ()
+
+
+def test_two_mistakes_are_both_named_when_each_explains_its_own_cases():
+    vec = Mistake("vector case wrong", ".", "notebook 98 §1",
+                  lambda x: _square(x) + (np.ndim(x) == 1) * (np.size(x) == 3))
+    neg = Mistake("abs missing", ".", "notebook 98 §1",
+                  lambda x: np.where(np.asarray(x) < 0, -1.0, 1.0) * _square(x))
+    ex = _exercise((vec, neg))
+
+    def both(x):
+        return np.where(np.asarray(x) < 0, -1.0, 1.0) * _square(x) + (np.ndim(x) == 1) * (
+            np.size(x) == 3
+        )
+
+    assert set(judge(ex, both).mistakes) == {"vector case wrong", "abs missing"}
+    assert len(_known(judge(ex, both).report)) == 2
+
+
+def test_a_mistake_whose_cases_another_explains_is_not_named_with_it():
+    wide = Mistake("wide", ".", "notebook 98 §1", lambda x: _square(x) + 1)
+    narrow = Mistake("narrow", ".", "notebook 98 §1",
+                     lambda x: _square(x) + (np.ndim(x) == 2))
+    ex = _exercise((narrow, wide))
+    assert judge(ex, lambda x: _square(x) + 1).mistakes == ("wide",)
+    assert judge(ex, lambda x: _square(x) + (np.ndim(x) == 2)).mistakes == ("narrow",)
+
+
+def _flag(x):
+    return bool(np.asarray(x).sum() > 2)
+
+
+_BOOL_CASES = (
+    Case((np.array([1.0, 2.0]),), "sum 3: True"),
+    Case((np.array([0.5, 0.5]),), "sum 1: False"),
+    Case((np.array([-4.0, 1.0]),), "sum -3: False"),
+    Case((np.array([3.0]),), "sum 3 again: True"),
+)
+
+
+def test_boolean_answers_name_a_mistake_only_when_the_named_ones_explain_every_failure():
+    always = Mistake("abs", ".", "notebook 98 §1", lambda x: bool(np.abs(x).sum() > 2))
+    ex = _exercise((always,), reference=_flag, cases=_BOOL_CASES, compare=boolean())
+    assert judge(ex, lambda x: bool(np.abs(x).sum() > 2)).mistakes == ("abs",)
+    # True everywhere agrees with "abs" on case 3 but also fails case 2: a coincidence
+    coincidence = judge(ex, lambda x: True)
+    assert coincidence.failed_cases == (2, 3) and coincidence.mistakes == ()
+
+
+def test_integer_answers_of_several_digits_count_as_telling():
+    small_doubled = Mistake("doubled", ".", "notebook 98 §1", lambda n: n * n * (1 + (n < 10)))
+    cases = (Case((3,), "3"), Case((7,), "7"), Case((10,), "10"))
+    ex = _exercise((small_doubled,), reference=lambda n: n * n, cases=cases, compare=integer())
+
+    def doubled_and_off_by_one_at_10(n):
+        return 2 * n * n if n < 10 else n * n + 1
+
+    result = judge(ex, doubled_and_off_by_one_at_10)
+    assert result.failed_cases == (1, 2, 3) and result.mistakes == ("doubled",)
+    assert "Case 3 also fails for another reason." in result.report
+    # counts of 0 or 1 tell nothing: the same partial agreement names nothing
+    tiny = (Case((0,), "0"), Case((1,), "1"), Case((10,), "10"))
+    zero_one = Mistake("zero-one", ".", "notebook 98 §1", lambda n: 1 - n if n < 2 else n * n)
+    ex01 = _exercise((zero_one,), reference=lambda n: n * n, cases=tiny, compare=integer())
+    assert judge(ex01, lambda n: 1 - n if n < 2 else 7).mistakes == ()
+    assert judge(ex01, lambda n: 1 - n if n < 2 else n * n).mistakes == ("zero-one",)
+
+
+# --------------------------------------------------------------------------- messages
+@pytest.mark.parametrize(
+    ("factor", "shown", "exact"),
+    [
+        (4.0, "4 times the expected one", None),  # 1/N forgotten with N = 4: never "(= √16)"
+        (0.2, "0.2 times the expected one", "(= 1/5)"),  # never "1/√25"
+        (10.0, "10 times the expected one", None),  # never "√100"
+        (3**0.5, "1.73205 times the expected one", "(= √3)"),
+        (8**-0.5, "0.353553 times the expected one", "(= 1/√8)"),
+        (-2.0, "-2 times the expected one", None),
+        (2.5, "2.5 times the expected one", None),
+    ],
+)
+def test_the_ratio_hint_writes_whole_numbers_as_they_are(factor, shown, exact):
+    want = np.arange(1.0, 6.0)
+    text = factor_hint(want * factor, want)
+    assert shown in text
+    assert ("(= " in text) == (exact is not None)
+    if exact:
+        assert text.endswith(exact)
+    assert "√16" not in text and "√25" not in text and "√100" not in text
+
+
+def test_exact_factor_forms():
+    assert [exact_factor(c) for c in (16.0, 1 / 25, 100.0, 2**0.5, -(3**0.5), 1 / 3, 0.3)] == [
+        "16", "1/25", "100", "√2", "−√3", "1/3", None,
+    ]
+
+
+def test_a_sign_flip_is_said_as_such():
+    assert factor_hint(-np.ones(3), np.ones(3)) == "; every entry has the opposite sign"
+
+
+def test_values_print_with_enough_digits_to_differ():
+    want, got = -0.0705504321, -0.0705504123
+    g, w = numbers(got, want)
+    assert g != w and w.startswith("-0.07055043") and g.startswith("-0.07055041")
+    text = arrays(rtol=1e-9, atol=1e-12)(np.array([1.0, got]), np.array([1.0, want]))
+    assert "expected -0.07055043, got -0.07055041" in text
+    assert "a relative difference of 2.8e-07" in text
+    assert "expected -0.0705504, got -0.0705504" not in text
+    far = real()(0.5, 0.25)
+    assert far.startswith("returned 0.5; expected 0.25") and "relative difference" not in far
+    near = real(rtol=1e-12)(1.0 + 3e-11, 1.0)
+    assert near.startswith("returned 1.00000000003; expected 1 (a relative difference of 3.0e-11")
+
+
+# --------------------------------------------------------------------------- allowed dtypes
+def _pe(seq_len, d_model, dtype=np.float64):
+    pos = np.arange(seq_len, dtype=dtype)[:, None]
+    angles = pos / dtype(10000.0) ** (np.arange(0, d_model, 2, dtype=dtype) / dtype(d_model))
+    pe = np.zeros((seq_len, d_model), dtype=dtype)
+    pe[:, 0::2], pe[:, 1::2] = np.sin(angles), np.cos(angles)
+    return pe
+
+
+def _pe_swapped(seq_len, d_model, dtype=np.float64):
+    pe = _pe(seq_len, d_model, dtype)
+    return pe[:, [i + 1 if i % 2 == 0 else i - 1 for i in range(d_model)]]
+
+
+_PE_CASES = (Case((1, 2), "one position"), Case((50, 64), "50 positions"), Case((9, 10), "d 10"))
+_SWAPPED = Mistake("swapped", "sin and cos swapped.", "notebook 98 §1",
+                   lambda seq_len, d_model: _pe_swapped(seq_len, d_model))
+
+
+def _pe_exercise(**options):
+    return _exercise((_SWAPPED,), reference=lambda seq_len, d_model: _pe(seq_len, d_model),
+                     cases=_PE_CASES, **options)
+
+
+def test_a_float32_answer_is_compared_in_float32_precision_when_allowed():
+    right32 = judge(_pe_exercise(allowed_dtypes=("float32",)),
+                    lambda seq_len, d_model: _pe(seq_len, d_model, np.float32))
+    assert right32.passed, right32.report
+    assert right32.report.endswith("✓ all 3 cases pass (compared in float32 precision).")
+    swapped32 = judge(_pe_exercise(allowed_dtypes=("float32",)),
+                      lambda seq_len, d_model: _pe_swapped(seq_len, d_model, np.float32))
+    assert not swapped32.passed and swapped32.mistakes == ("swapped",)
+
+
+def test_a_float32_answer_where_float32_is_not_allowed_is_told_why_it_fails():
+    result = judge(_pe_exercise(), lambda seq_len, d_model: _pe(seq_len, d_model, np.float32))
+    assert not result.passed
+    assert "The values are right to float32 precision, but this exercise asks for float64" in (
+        result.report
+    )
+    assert "expected 0.841471, got 0.841471" not in result.report
+
+
+def test_06_1_in_float32_is_never_told_expected_and_got_the_same_number():
+    def positional_encoding(seq_len, d_model):
+        return _pe(seq_len, d_model, np.float32)
+
+    report = check("06.1", positional_encoding).report
+    for line in report.splitlines():
+        if "expected" in line and ", got " in line:
+            want, got = line.split("expected ")[-1].split(", got ")
+            assert want.split()[0] != got.split()[0], line
+
+
+def test_a_wrong_dtype_that_is_the_mistake_is_not_excused_by_allowed_dtypes():
+    to64 = Mistake("became float64", ".", "notebook 98 §1", lambda x: _square(x))
+    cases = (Case((np.array([1.5, 2.0], dtype=np.float32),), "float32 in"),
+             Case((np.array([1.0, 3.0]),), "float64 in"))
+    ex = _exercise((to64,), reference=lambda x: np.asarray(x) ** 2, cases=cases,
+                   compare=arrays(dtype="same"), allowed_dtypes=("float32",))
+    assert judge(ex, lambda x: np.asarray(x, dtype=float) ** 2).mistakes == ("became float64",)
+
+
+def test_allowed_dtypes_are_validated():
+    from helpers.exercises._core import _validate
+
+    with pytest.raises(ValueError, match="allowed_dtypes"):
+        _validate(_exercise((), allowed_dtypes=("float8",)))
+    with pytest.raises(ValueError, match="allowed_dtypes"):
+        _validate(_exercise((), allowed_dtypes="float32"))
+    with pytest.raises(ValueError, match="difficulty must be 1, 2 or 3"):
+        _validate(_exercise((), difficulty=4))
+    with pytest.raises(TypeError, match="hints must be a tuple"):
+        _validate(_exercise((), hints="one long hint"))
