@@ -142,6 +142,17 @@ def test_check_my_work_runs_each_copy_and_prints_the_progress(tmp_path, monkeypa
     assert json.loads((work / "02_broken.ipynb").read_text())["cells"][1]["outputs"] == []
 
 
+def test_check_my_work_runs_one_notebook_given_after_the_options(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv(_records.ENV, str(tmp_path / "progress.jsonl"))
+    work = tmp_path / "my-work"
+    _write(work / "01_one.ipynb", _notebook(("code", "a = 1")))
+    _write(work / "02_broken.ipynb", _notebook(("code", "undefined_name")))
+    code = workspace.main(["check", "--folder", "my-work", "--root", str(tmp_path),
+                           str(work / "01_one.ipynb")])
+    out = capfd.readouterr().out
+    assert code == 0 and "01_one.ipynb  ran top to bottom" in out and "02_broken" not in out
+
+
 def test_check_my_work_without_copies_says_how_to_make_them(tmp_path, capsys):
     assert workspace.main(["check", "--root", str(tmp_path)]) == 1
     assert "my-work/ has no notebooks yet: make lab makes your copies." in capsys.readouterr().out

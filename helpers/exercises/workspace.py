@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="check: only these notebooks")
     parser.add_argument("--folder", default=FOLDER)
     parser.add_argument("--root", type=Path, default=Path.cwd())
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     root = args.root.resolve()
     if args.command == "make":
         for line in make(root, args.folder):
