@@ -11,7 +11,10 @@ def main(argv: list[str]) -> int:
     if argv != ["progress"]:
         print("usage: python -m helpers.exercises progress", file=sys.stderr)
         return 2
-    progress()
+    try:
+        progress()
+    except BrokenPipeError:  # `make progress | head`: the reader has what it wanted
+        sys.stdout = None
     return 0
 
 
