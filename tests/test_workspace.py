@@ -90,12 +90,34 @@ def test_a_changed_course_notebook_is_announced_and_the_copy_kept(course):
     said = workspace.make(course)
     assert said == [
         "notebooks/02_second.ipynb has changed since my-work/02_second.ipynb was copied: your "
-        "copy is kept; rename it and run make lab again to get the new version"
+        "copy is kept; to start again from the new version, rename your copy and run make lab"
     ]
     assert "y = 2\"" in (course / "my-work" / "02_second.ipynb").read_text()
     (course / "my-work" / "02_second.ipynb").rename(course / "my-work" / "02_second-mine.ipynb")
     assert workspace.make(course) == ["copied notebooks/02_second.ipynb to my-work/02_second.ipynb"]
     assert workspace.make(course) == []
+
+
+def test_in_a_git_checkout_the_announcement_gives_the_diff_to_read(course):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=course,
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "notebooks", "learning_journal.md")
+    git("commit", "-q", "-m", "course")
+    first = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=course,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    workspace.make(course)
+    (course / "learning_journal.md").write_text("# Journal\n- a new checklist item\n")
+    assert workspace.make(course) == [
+        f"learning_journal.md has changed since my-work/learning_journal.md was copied (the "
+        f"changes: git diff {first} -- learning_journal.md): your copy is kept; copy what you "
+        "want from the new version into yours"
+    ]
+    shown = subprocess.run(["git", "diff", first, "--", "learning_journal.md"], cwd=course,
+                           capture_output=True, text=True, check=True).stdout
+    assert "+- a new checklist item" in shown
 
 
 def test_every_link_of_every_copy_leads_somewhere_from_my_work():

@@ -7,8 +7,9 @@
   ``notebooks/NN_*.ipynb`` and of ``learning_journal.md`` that it does not have yet — a
   notebook added to the course later is copied on the next ``make lab``;
 * an existing copy is **never** overwritten (the file is created with ``O_EXCL``); when the
-  course's version has changed since the copy was made, ``make lab`` says so, and the learner
-  decides (rename their copy to get the new one on the next ``make lab``);
+  course's version has changed since the copy was made, ``make lab`` says so with the ``git
+  diff`` that shows the changes (``my-work/.course-copies.json`` keeps each copy's sha256 and
+  commit), and the learner decides (rename a copy to get the new one on the next ``make lab``);
 * in the copies, the links that lead out of ``notebooks/`` are rewritten to work from
   ``my-work/``: ``solutions/…`` → ``../notebooks/solutions/…`` and ``../learning_journal.md`` →
   the learner's own ``learning_journal.md``; nothing else changes.
@@ -29,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +38,7 @@ from typing import Any
 
 FOLDER = "my-work"
 JOURNAL = "learning_journal.md"
-MANIFEST = ".course-copies.json"  # sha256 of each course file at the time it was copied
+MANIFEST = ".course-copies.json"  # each copied file's sha256 and the course commit it came from
 LINKS = (
     ("](solutions/", "](../notebooks/solutions/"),
     ("](../learning_journal.md", "](learning_journal.md"),
@@ -49,8 +51,9 @@ writes to them — `git pull` never touches this folder (it is ignored by git), 
 the course's notebooks in `notebooks/`, not these, and `make lab` never overwrites a copy.
 
 - A notebook the course adds later is copied here by the next `make lab`.
-- When the course changes a notebook you already have, `make lab` tells you; to get the new
-  version, rename your copy (e.g. `03_masking.ipynb` → `03_masking-mine.ipynb`) and run
+- When the course changes a notebook you already have (or the journal), `make lab` tells you,
+  with the `git diff` command that shows what changed. To start again from the new version of a
+  notebook, rename your copy (e.g. `03_masking.ipynb` → `03_masking-mine.ipynb`) and run
   `make lab` again.
 - `make check-my-work` re-runs every notebook here top to bottom and prints your progress;
   `make progress` prints the progress alone.
@@ -93,17 +96,27 @@ def _create(path: Path, data: bytes) -> bool:
     return True
 
 
-def _read_manifest(folder: Path) -> dict[str, str]:
+def _commit(root: Path) -> str | None:
+    """The course's current commit (short), or None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(manifest, dict):
         return {}
-    return {k: v for k, v in manifest.items() if isinstance(v, str)}
+    return {k: v for k, v in manifest.items() if isinstance(v, dict) and "sha256" in v}
 
 
-def _write_manifest(folder: Path, manifest: dict[str, str]) -> None:
+def _write_manifest(folder: Path, manifest: dict[str, dict[str, Any]]) -> None:
     tmp = folder / f"{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)  # write-and-rename: never half a manifest
@@ -124,18 +137,29 @@ def make(root: Path, folder: str = FOLDER) -> list[str]:
     if _create(dest / "README.md", README.encode("utf-8")):
         said.append(f"made {folder}/ for your own copies of the course (see {folder}/README.md)")
     manifest = _read_manifest(dest)
+    commit = _commit(root)
     for source in course_files(root):
         data = source.read_bytes()
         target = dest / source.name
         rel = source.relative_to(root).as_posix()
         if _create(target, _personal(data) if source.suffix == ".ipynb" else data):
-            manifest[source.name] = _digest(data)
+            manifest[source.name] = {"sha256": _digest(data), "commit": commit}
             said.append(f"copied {rel} to {folder}/{source.name}")
-        elif manifest.get(source.name) not in (None, _digest(data)):
-            said.append(
-                f"{rel} has changed since {folder}/{source.name} was copied: your copy is kept; "
-                "rename it and run make lab again to get the new version"
-            )
+            continue
+        copied = manifest.get(source.name)
+        if copied is None or copied["sha256"] == _digest(data):
+            continue
+        since = copied.get("commit")
+        changes = f" (the changes: git diff {since} -- {rel})" if since else ""
+        then = (
+            "copy what you want from the new version into yours"
+            if source.name == JOURNAL
+            else "to start again from the new version, rename your copy and run make lab"
+        )
+        said.append(
+            f"{rel} has changed since {folder}/{source.name} was copied{changes}: "
+            f"your copy is kept; {then}"
+        )
     _write_manifest(dest, manifest)
     return said
 
