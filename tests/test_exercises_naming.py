@@ -336,3 +336,34 @@ def test_allowed_dtypes_are_validated():
         _validate(_exercise((), difficulty=4))
     with pytest.raises(TypeError, match="hints must be a tuple"):
         _validate(_exercise((), hints="one long hint"))
+
+
+def _keep_dtype_cases():
+    return (Case((np.array([1.5, 2.0], dtype=np.float32),), "float32 in"),
+            Case((np.array([1.0, 3.0]),), "float64 in"),
+            Case((np.array([[1.0, -2.0]], dtype=np.float32),), "a float32 matrix"))
+
+
+def test_a_learner_with_the_right_dtype_is_named_whatever_dtype_the_mistake_computes_in():
+    # the mistake function happens to compute in float64; the learner keeps the input's float32
+    doubled = Mistake("doubled", ".", "notebook 98 §1", lambda x: 2 * np.asarray(x, float) ** 2)
+    ex = _exercise((doubled,), reference=lambda x: np.asarray(x) ** 2, cases=_keep_dtype_cases(),
+                   compare=arrays(dtype="same"))
+    assert judge(ex, lambda x: 2 * np.asarray(x) ** 2).mistakes == ("doubled",)
+    # a learner who computes in float64 where float32 is expected has the mistake's dtype too
+    assert judge(ex, lambda x: 2 * np.asarray(x, float) ** 2).mistakes == ("doubled",)
+
+
+def test_a_dtype_mistake_is_not_named_for_right_values_in_the_right_dtype():
+    to64 = Mistake("became float64", ".", "notebook 98 §1", lambda x: np.asarray(x, float) ** 2)
+
+    def warns(x):
+        with np.errstate(divide="warn"):
+            np.log(np.zeros(1))
+        return np.asarray(x) ** 2
+
+    ex = _exercise((to64,), reference=lambda x: np.asarray(x) ** 2, cases=_keep_dtype_cases(),
+                   compare=arrays(dtype="same"), no_warnings=True)
+    result = judge(ex, warns)
+    assert result.failed_cases == (1, 2, 3) and "NumPy warned" in result.report
+    assert result.mistakes == ()

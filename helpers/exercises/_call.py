@@ -58,12 +58,18 @@ def _learner_line(fn: Callable[..., Any], err: BaseException) -> str | None:
 
 
 def call(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], params: list[str]
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    params: list[str],
+    after_call: Callable[..., Any] | None = None,
 ) -> Outcome:
     """Call ``fn`` on fresh copies of ``args``/``kwargs``; never raises, never warns.
 
     ``params`` are the names of the reference's parameters, used to say which argument an
-    in-place change hit.
+    in-place change hit. With ``after_call`` (a function meant to update its arguments, such
+    as a training step), the outcome's value is ``after_call(returned, *args, **kwargs)`` read
+    after the call, and changed arguments are not a problem.
     """
     given_args, given_kwargs = copy.deepcopy(args), copy.deepcopy(dict(kwargs))
     try:
@@ -80,6 +86,13 @@ def call(
         except Exception as err:  # the learner's code may raise anything
             out.error, out.line = err, _learner_line(fn, err)
     out.warnings = tuple(dict.fromkeys(str(w.message) for w in caught))
+    if after_call is not None:  # the arguments are meant to change (see Exercise.after_call)
+        if out.error is None:
+            try:
+                out.value = after_call(out.value, *given_args, **given_kwargs)
+            except Exception as err:  # what came back cannot be read as the exercise expects
+                out.error = err
+        return out
     names = params + [k for k in given_kwargs if k not in params]
     for name, now, pristine in zip(
         names, [*given_args, *given_kwargs.values()], [*args, *kwargs.values()], strict=False

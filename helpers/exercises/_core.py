@@ -60,6 +60,9 @@ class Exercise:
     # Less precise float dtypes the statement allows for the answer (e.g. ("float32",)): such
     # an answer is compared within that dtype's precision (``_compare.PRECISION``).
     allowed_dtypes: tuple[str, ...] = ()
+    # A function meant to update its arguments (a training step) is judged on
+    # after_call(returned, *args, **kwargs), read after the call, not on what it returns.
+    after_call: Callable[..., Any] | None = None
 
     @property
     def name(self) -> str:
@@ -76,7 +79,7 @@ class Exercise:
 
     def run(self, fn: Callable[..., Any]) -> list[Outcome]:
         """``fn``'s outcome on every case (fresh copies of the inputs, nothing raised)."""
-        return [call(fn, c.args, c.kwargs, self._params) for c in self.cases]
+        return [call(fn, c.args, c.kwargs, self._params, self.after_call) for c in self.cases]
 
     @cached_property
     def expected(self) -> list[Outcome]:

@@ -4,7 +4,10 @@ A known mistake is *named* only when it is that mistake (see :func:`recognise`):
 
 * on every case where the mistake differs from the reference, the learner's outcome equals the
   mistake's — the same values (within the exercise's tolerance), the same dtype, the same
-  in-place change of an argument (or none), and for a raised error the same type and message;
+  in-place change of an argument (or none), and for a raised error the same type and message.
+  (A dtype differing from the mistake's is no obstacle when it is the reference's and the
+  learner's values are wrong: the learner made no dtype mistake, and the dtype the mistake
+  function happens to compute in is not the mistake; see :func:`_dtypes_agree`.);
 * a second mistake is named only when it explains a failing case that the ones named before it
   do not (so a mistake whose wrong cases are a subset of another's is not named with it);
 * when some failures stay unexplained, a mistake is named only if at least one of its cases
@@ -142,12 +145,7 @@ def agrees(ex: Exercise, case: Case, learner: Outcome, mistake: Outcome, ref: Ou
         return learner.value is None and mistake.value is None
     compare, tolerance = ex.compare, (1e-6, 1e-9)
     if _kind(learner.value) != _kind(mistake.value):
-        merged = frozenset({*ex.allowed_dtypes, "float64"}) if ex.allowed_dtypes else frozenset()
-        if (
-            not merged
-            or _kind(mistake.value) != _kind(ref.value)  # the dtype is part of the mistake
-            or _kind(learner.value, merged) != _kind(mistake.value, merged)
-        ):
+        if not _dtypes_agree(ex, learner.value, mistake.value, ref.value):
             return False
         low = lower_precision(learner.value, mistake.value)
         if low is not None:
@@ -158,6 +156,26 @@ def agrees(ex: Exercise, case: Case, learner: Outcome, mistake: Outcome, ref: Ou
     except Exception:  # two wrong answers the comparison was not made for
         pass
     return equivalent(learner.value, mistake.value, *tolerance)  # e.g. two float masks
+
+
+def _dtypes_agree(ex: Exercise, learner: Any, mistake: Any, ref: Any) -> bool:
+    """Whether a learner's value whose dtype differs from the mistake's can still be the mistake.
+
+    Yes when the learner's dtype is the reference's and the learner's values are wrong: the
+    learner made no dtype mistake, so the mistake function's own dtype is not what is compared.
+    Yes when the learner's dtype is one the exercise allows and the mistake's dtype is the
+    reference's (the dtype is not part of the mistake). Otherwise no: a mistake about the dtype
+    (float32 became float64) is named only for the same dtype.
+    """
+    if _kind(learner) == _kind(ref):
+        try:
+            return ex.compare(learner, ref) is not None
+        except Exception:  # a comparison not made for this answer: not the reference's
+            return True
+    if not ex.allowed_dtypes or _kind(mistake) != _kind(ref):
+        return False
+    merged = frozenset({*ex.allowed_dtypes, "float64"})
+    return _kind(learner, merged) == _kind(mistake, merged)
 
 
 def equivalent(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
