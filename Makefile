@@ -10,10 +10,14 @@ SOLUTIONS := $(sort $(wildcard notebooks/solutions/*.ipynb))
 # Same numbers on every machine: one hash seed.
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lab test lint unit nbval execute html test-site bench clean
+.PHONY: help setup lab lab-course progress check-my-work test lint unit nbval execute html \
+        test-site bench clean
 
 help:
-	@echo "make lab      set up (first time) and open the course in JupyterLab"
+	@echo "make lab      set up (first time), copy the notebooks you lack to my-work/, open JupyterLab"
+	@echo "make progress        your progress through the exercises"
+	@echo "make check-my-work   re-run your notebooks in my-work/ top to bottom, then your progress"
+	@echo "make lab-course      open the course's own notebooks (for maintainers)"
 	@echo "make test     ruff + unit tests + strict nbval of every notebook"
 	@echo "make execute  re-run every notebook in place (refresh committed outputs)"
 	@echo "make html     build the static site in outputs/html/ (notebooks/ untouched)"
@@ -30,12 +34,36 @@ $(STAMP): requirements.txt requirements-model.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Opens notebook 01, file browser in notebooks/, with the settings in jupyterlab-settings/
-# (no news pop-up). JupyterLab refuses to run as root unless told; containers often run as root.
-# LAB_FLAGS adds options, e.g. `make lab LAB_FLAGS=--no-browser`.
+# The learner's own copies (helpers/exercises/workspace.py): my-work/ (git-ignored) gets a copy
+# of each course notebook and of learning_journal.md it lacks (never overwriting one); JupyterLab
+# opens my-work/01, with the settings in jupyterlab-settings/ (no news pop-up). JupyterLab refuses
+# to run as root unless told; containers often run as root. LAB_FLAGS adds options, e.g.
+# `make lab LAB_FLAGS=--no-browser`. `make lab-course` opens the course's notebooks/ instead.
+WORKSPACE := my-work
+LAB = $(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.app_settings_dir=jupyterlab-settings \
+	$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.app_settings_dir=jupyterlab-settings \
-	    $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS) notebooks/01_math_utilities.ipynb
+	$(BIN)/python -m helpers.exercises.workspace make --folder $(WORKSPACE)
+	$(LAB) $(WORKSPACE)/01_math_utilities.ipynb
+
+lab-course: $(STAMP)
+	$(LAB) notebooks/01_math_utilities.ipynb
+
+# The table of helpers.exercises.progress(): read from $ATTENTION_PROGRESS_FILE, by default
+# ~/.local/share/attention-from-scratch/progress.jsonl.
+progress: $(STAMP)
+	@$(BIN)/python -m helpers.exercises progress
+
+# Runs the learner's notebooks in my-work/ (or NB=my-work/03_masking.ipynb) top to bottom with
+# nbconvert, without writing them, then prints the progress table.
+check-my-work: $(STAMP)
+	@$(BIN)/python -m helpers.exercises.workspace check --folder $(WORKSPACE) $(NB)
+
+# Checks run by tests, by `make execute` and by the site build go to a throw-away progress file,
+# never the learner's (pytest runs also get one from conftest.py).
+BUILD_PROGRESS := $(CURDIR)/build/progress-of-builds.jsonl
+test unit nbval execute html test-site: export ATTENTION_PROGRESS_FILE = $(BUILD_PROGRESS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks benchmarks scripts site

@@ -61,8 +61,16 @@ def test_a_stub_is_not_attempted_and_does_not_raise(capsys):
     assert (result.passed, result.attempted, result.mistake) == (False, False, None)
     assert not result
     out = capsys.readouterr().out
+    ex = get("02.1")
+    effort = ", ".join(
+        p
+        for p in (f"difficulty {ex.difficulty} of 3" if ex.difficulty else "",
+                  f"about {ex.minutes} min" if ex.minutes else "")
+        if p
+    )
+    shown = f" ({effort})" if effort else ""
     assert out == (
-        "Exercise 02.1 · scaled_scores: not attempted yet — write the function above, "
+        f"Exercise 02.1 · scaled_scores{shown}: not attempted yet — write the function above, "
         "then run this cell.\n"
     )
 

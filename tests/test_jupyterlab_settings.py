@@ -55,10 +55,13 @@ def test_settings_override_only_known_settings_with_valid_values() -> None:
             ), f"{plugin}.{key} = {value!r} does not fit {prop}"
 
 
-def test_make_lab_uses_the_settings_and_opens_notebook_01() -> None:
-    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT,
+@pytest.mark.parametrize(("target", "opens"), [("lab", "my-work/01_math_utilities.ipynb"),
+                                               ("lab-course", "notebooks/01_math_utilities.ipynb")])
+def test_make_lab_uses_the_settings_and_opens_notebook_01(target: str, opens: str) -> None:
+    """`make lab` opens the learner's copy of notebook 01, `make lab-course` the course's."""
+    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", target], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     command = next(line for line in dry.replace("\\\n", " ").splitlines() if "jupyter lab" in line)
     assert "--LabApp.app_settings_dir=jupyterlab-settings" in command
     assert re.search(r"--ServerApp.root_dir=\.(\s|$)", command)
-    assert command.rstrip().endswith("notebooks/01_math_utilities.ipynb")
+    assert command.rstrip().endswith(opens)

@@ -1,4 +1,4 @@
-"""Running a check: recognising known mistakes, and the report the learner reads."""
+"""Running a check and the report the learner reads."""
 
 from __future__ import annotations
 
@@ -9,26 +9,8 @@ from typing import Any
 import numpy as np
 
 from helpers.exercises._compare import describe
-from helpers.exercises._core import Case, Exercise, Mistake, Outcome, _agrees, _problem, call, get
-
-
-def recognise(ex: Exercise, got: list[Outcome], failed: tuple[int, ...]) -> list[Mistake]:
-    """The known mistakes the learner reproduces; those explaining the first failure first.
-
-    A mistake is recognised when the learner's outcome equals the mistake's on every case where
-    the mistake goes wrong (so two mistakes made together are both recognised).
-    """
-    found: list[tuple[bool, int, int, Mistake]] = []
-    for order, (m, outcomes, wrong) in enumerate(
-        zip(ex.mistakes, ex.mistake_outcomes, ex.mistake_cases, strict=True)
-    ):
-        if (
-            wrong
-            and wrong <= set(failed)
-            and all(_agrees(ex, ex.cases[n - 1], got[n - 1], outcomes[n - 1]) for n in wrong)
-        ):
-            found.append((failed[0] not in wrong, -len(wrong), order, m))
-    return [m for *_, m in sorted(found, key=lambda t: t[:3])]
+from helpers.exercises._core import Case, Exercise, get
+from helpers.exercises._judge import lower_precision, problem, recognise
 
 
 @dataclass(frozen=True)
@@ -43,6 +25,7 @@ class CheckResult:
     cases_total: int
     failed_cases: tuple[int, ...]
     report: str
+    mistakes: tuple[str, ...] = ()  # every mistake named, ``mistake`` first
 
     def __bool__(self) -> bool:
         return self.passed
@@ -52,6 +35,16 @@ class CheckResult:
 
     def _ipython_display_(self) -> None:
         """Show nothing: :func:`check` has already printed the report."""
+
+
+def effort(ex: Exercise) -> str:
+    """' (difficulty 2 of 3, about 15 min)': the part of the report's first line after the name."""
+    parts = []
+    if ex.difficulty:
+        parts.append(f"difficulty {ex.difficulty} of 3")
+    if ex.minutes:
+        parts.append(f"about {ex.minutes} min")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _describe_input(name: str, value: Any, keyword: bool) -> str:
@@ -76,8 +69,12 @@ def _describe_case(ex: Exercise, n: int, case: Case) -> str:
 
 def run_check(exercise_id: str, fn: Any) -> CheckResult:
     """Check ``fn`` against the exercise; see :func:`helpers.exercises.check`."""
-    ex = get(exercise_id)
-    head = f"Exercise {ex.id} · {ex.name}"
+    return judge(get(exercise_id), fn)
+
+
+def judge(ex: Exercise, fn: Any) -> CheckResult:
+    """Check ``fn`` against ``ex`` (registered or not) and write the report; records nothing."""
+    head = f"Exercise {ex.id} · {ex.name}{effort(ex)}"
     total = len(ex.cases)
 
     def result(
@@ -85,26 +82,30 @@ def run_check(exercise_id: str, fn: Any) -> CheckResult:
         *,
         passed: bool = False,
         attempted: bool = True,
-        mistake: str | None = None,
+        mistakes: tuple[str, ...] = (),
         ok: int = 0,
         failed: tuple[int, ...] = (),
     ) -> CheckResult:
-        return CheckResult(ex.id, passed, attempted, mistake, ok, total, failed, report)
+        first = mistakes[0] if mistakes else None
+        return CheckResult(ex.id, passed, attempted, first, ok, total, failed, report, mistakes)
 
     if not callable(fn):
         return result(
             f"{head}: expected your function {ex.name}, got {describe(fn)}.", attempted=False
         )
-    got = [call(fn, case, ex._params) for case in ex.cases]
+    got = ex.run(fn)
     if all(isinstance(o.error, NotImplementedError) for o in got):
         return result(
             f"{head}: not attempted yet — write the function above, then run this cell.",
             attempted=False,
         )
-    problems = [_problem(ex, c, g, w) for c, g, w in zip(ex.cases, got, ex.expected, strict=True)]
+    problems = [problem(ex, c, g, w) for c, g, w in zip(ex.cases, got, ex.expected, strict=True)]
     failed = tuple(n for n, p in enumerate(problems, 1) if p is not None)
     if not failed:
-        return result(f"{head}: ✓ all {total} cases pass.", passed=True, ok=total)
+        lows = {lower_precision(g.value, w.value) for g, w in zip(got, ex.expected, strict=True)}
+        lows.discard(None)
+        within = f" (compared in {', '.join(sorted(lows))} precision)" if lows else ""
+        return result(f"{head}: ✓ all {total} cases pass{within}.", passed=True, ok=total)
     first = failed[0]
     lines = [
         f"{head}: ✗ {total - len(failed)} of {total} cases pass.",
@@ -126,9 +127,15 @@ def run_check(exercise_id: str, fn: Any) -> CheckResult:
         lines[-1] += " for another reason."
     if len(failed) > 1:
         lines.append("Failing cases: " + ", ".join(map(str, failed)) + ".")
+    if ex.hints or any(m.hint for m in known):
+        lines.append(f'Stuck? hint("{ex.id}") gives a hint.')
+    else:
+        lines.append(
+            f'No hints for this exercise yet; hint("{ex.id}") points to the worked solution.'
+        )
     return result(
         "\n".join(lines),
-        mistake=known[0].name if known else None,
+        mistakes=tuple(m.name for m in known),
         ok=total - len(failed),
         failed=failed,
     )

@@ -1,9 +1,13 @@
 """How an exercise's result is compared with the reference, and how values are described.
 
-A *comparison* is a function ``compare(got, want) -> str | None``: ``None`` when ``got``
-is right, otherwise one sentence saying what came back and what was expected. Each exercise
-picks the comparison that suits its result: :func:`arrays` (with an optional dtype rule),
+A *comparison* is a callable ``compare(got, want) -> str | None``: ``None`` when ``got`` is
+right, otherwise one sentence saying what came back and what was expected. Each exercise picks
+the comparison that suits its result: :func:`arrays` (with an optional dtype rule),
 :func:`boolean`, :func:`integer`, :func:`real`, or :func:`tuple_of` for several results.
+
+The comparisons made here are :class:`Comparison` objects: ``compare.at_precision(dtype)`` is
+the same comparison with its tolerances widened to what ``dtype`` can hold (``PRECISION``), used
+when an exercise allows answers in a less precise dtype (``Exercise(allowed_dtypes=...)``).
 """
 
 from __future__ import annotations
@@ -14,13 +18,38 @@ from typing import Any
 
 import numpy as np
 
-Comparison = Callable[[Any, Any], "str | None"]
+from helpers.exercises._format import factor_hint, number, numbers
 
 _SMALL = 12  # arrays with at most this many entries are printed in full
 
+# (rtol, atol) an answer computed in this dtype is held to when the exercise allows it: the
+# defaults of torch.testing.assert_close. float32 keeps about 7 significant digits, and a few
+# operations lose one or two.
+PRECISION: dict[str, tuple[float, float]] = {"float32": (1.3e-6, 1e-5), "float16": (1e-3, 1e-5)}
 
-def _number(v: float) -> str:
-    return f"{v:.6g}" if math.isfinite(v) else str(v)
+
+class Comparison:
+    """``compare(got, want) -> None | str``, which can be re-made at a lower precision."""
+
+    def __init__(
+        self,
+        fn: Callable[[Any, Any], str | None],
+        at_precision: Callable[[str], Comparison] | None = None,
+    ) -> None:
+        self._fn = fn
+        self._at_precision = at_precision
+
+    def __call__(self, got: Any, want: Any) -> str | None:
+        return self._fn(got, want)
+
+    def at_precision(self, dtype: str) -> Comparison:
+        """The comparison for an answer computed in ``dtype`` (a key of ``PRECISION``)."""
+        return self._at_precision(dtype) if self._at_precision else self
+
+
+def at_precision(compare: Callable[[Any, Any], str | None], dtype: str) -> Callable[..., Any]:
+    """``compare`` widened to ``dtype``'s precision (a plain function is returned unchanged)."""
+    return compare.at_precision(dtype) if isinstance(compare, Comparison) else compare
 
 
 def describe(value: Any) -> str:
@@ -32,7 +61,7 @@ def describe(value: Any) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
-        return _number(float(value))
+        return number(float(value))
     if isinstance(value, np.ndarray):
         text = f"a {value.dtype} array of shape {value.shape}"
         if 0 < value.size <= _SMALL and value.dtype.kind in "biuf":
@@ -49,25 +78,6 @@ def _index(idx: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]"
 
 
-def _factor_hint(g: np.ndarray, w: np.ndarray) -> str:
-    """' — every entry is c times the expected one (c = √n?)' when got = c · want."""
-    big = np.abs(w) > 1e-12
-    if not big.any() or not (np.isfinite(g).all() and np.isfinite(w).all()):
-        return ""
-    if not np.allclose(g[~big], 0.0, atol=1e-9):
-        return ""
-    ratio = g[big] / w[big]
-    c = float(ratio.mean())
-    if not np.allclose(ratio, c, rtol=1e-6) or abs(c - 1.0) < 1e-9 or c == 0.0:
-        return ""
-    hint = f"; every entry is {c:.6g} times the expected one"
-    for power, form in ((c**2, "√{n}"), (1.0 / c**2, "1/√{n}"), (c, "{n}"), (1.0 / c, "1/{n}")):
-        n = round(power)
-        if n > 1 and abs(power - n) < 1e-6 * n:
-            return hint + f" (= {form.format(n=n)})"
-    return hint
-
-
 def _shape_hint(g: tuple[int, ...], w: tuple[int, ...]) -> str:
     if len(g) >= 2 and len(g) == len(w) and g[:-2] + g[-2:][::-1] == w:
         return " (the last two axes swapped: transposed?)"
@@ -78,6 +88,33 @@ def _shape_hint(g: tuple[int, ...], w: tuple[int, ...]) -> str:
     if len(g) > len(w):
         return " (an extra axis)"
     return ""
+
+
+def _difference(g: float, w: float, rtol: float, atol: float) -> str:
+    """'expected …, got …' with enough digits to tell them apart, and how far apart they are."""
+    gs, ws = numbers(g, w)
+    text = f"expected {ws}, got {gs}"
+    if math.isfinite(g) and math.isfinite(w) and w != 0 and abs(g - w) <= 1e-3 * abs(w):
+        text += (
+            f" (a relative difference of {abs(g - w) / abs(w):.1e}; "
+            f"the check allows {rtol:g} relative + {atol:g} absolute)"
+        )
+    return text
+
+
+def _bool_difference(g: np.ndarray, w: np.ndarray) -> str | None:
+    wrong = g != w
+    if not wrong.any():
+        return None
+    idx = tuple(np.argwhere(wrong)[0])
+    where = f" at {_index(idx)}" if idx else ""
+    text = (
+        f"{int(wrong.sum())} of {w.size} entries differ; first{where}: "
+        f"expected {bool(w[idx])}, got {describe(g[idx])}"
+    )
+    if w.size <= _SMALL:
+        text += f"\n  expected {describe(w)}\n  got      {describe(g)}"
+    return text
 
 
 def arrays(rtol: float = 1e-6, atol: float = 1e-9, *, dtype: str | None = None) -> Comparison:
@@ -106,18 +143,7 @@ def arrays(rtol: float = 1e-6, atol: float = 1e-9, *, dtype: str | None = None) 
                 f"returned shape {g.shape}; expected shape {w.shape}{_shape_hint(g.shape, w.shape)}"
             )
         if w.dtype == np.bool_:
-            wrong = g != w
-            if not wrong.any():
-                return None
-            idx = tuple(np.argwhere(wrong)[0])
-            where = f" at {_index(idx)}" if idx else ""
-            text = (
-                f"{int(wrong.sum())} of {w.size} entries differ; first{where}: "
-                f"expected {bool(w[idx])}, got {describe(g[idx])}"
-            )
-            if w.size <= _SMALL:
-                text += f"\n  expected {describe(w)}\n  got      {describe(g)}"
-            return text
+            return _bool_difference(g, w)
         g = g.astype(np.float64)
         w = w.astype(np.float64)
         close = np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
@@ -129,7 +155,7 @@ def arrays(rtol: float = 1e-6, atol: float = 1e-9, *, dtype: str | None = None) 
             where = f"; the first at {_index(idx)}" if idx else ""
             return (
                 f"{int(nan.sum())} of {w.size} entries are NaN{where}, "
-                f"where {_number(float(w[idx]))} was expected"
+                f"where {number(float(w[idx]))} was expected"
             )
         with np.errstate(invalid="ignore"):
             err = np.where(close, 0.0, np.abs(g - w))
@@ -138,10 +164,14 @@ def arrays(rtol: float = 1e-6, atol: float = 1e-9, *, dtype: str | None = None) 
         where = f"; the largest difference is at {_index(idx)}" if idx else ""
         return (
             f"{int((~close).sum())} of {w.size} entries differ{where}: "
-            f"expected {_number(float(w[idx]))}, got {_number(float(g[idx]))}{_factor_hint(g, w)}"
+            f"{_difference(float(g[idx]), float(w[idx]), rtol, atol)}{factor_hint(g, w)}"
         )
 
-    return compare
+    def relaxed(low: str) -> Comparison:
+        r, a = PRECISION.get(low, (rtol, atol))
+        return arrays(max(rtol, r), max(atol, a), dtype=None if dtype == "same" else dtype)
+
+    return Comparison(compare, relaxed)
 
 
 def boolean() -> Comparison:
@@ -154,7 +184,7 @@ def boolean() -> Comparison:
             return f"returned {bool(got)}; expected {bool(want)}"
         return None
 
-    return compare
+    return Comparison(compare)
 
 
 def integer() -> Comparison:
@@ -174,7 +204,7 @@ def integer() -> Comparison:
             text += f" (got = expected × {ratio:.6g})"
         return text
 
-    return compare
+    return Comparison(compare)
 
 
 def real(rtol: float = 1e-9, atol: float = 0.0) -> Comparison:
@@ -186,17 +216,24 @@ def real(rtol: float = 1e-9, atol: float = 0.0) -> Comparison:
         if isinstance(got, bool | np.bool_) or not isinstance(
             got, int | float | np.integer | np.floating
         ):
-            return f"returned {describe(got)}; expected the number {_number(float(want))}"
+            return f"returned {describe(got)}; expected the number {number(float(want))}"
         g, w = float(got), float(want)
         if math.isclose(g, w, rel_tol=rtol, abs_tol=atol):
             return None
-        text = f"returned {_number(g)}; expected {_number(w)}"
-        return text + _factor_hint(np.array([g]), np.array([w]))
+        gs, ws = numbers(g, w)
+        text = f"returned {gs}; expected {ws}"
+        if math.isfinite(g) and w != 0 and abs(g - w) <= 1e-3 * abs(w):
+            text += f" (a relative difference of {abs(g - w) / abs(w):.1e}; allowed {rtol:g})"
+        return text + factor_hint(np.array([g]), np.array([w]))
 
-    return compare
+    def relaxed(low: str) -> Comparison:
+        r, a = PRECISION.get(low, (rtol, atol))
+        return real(max(rtol, r), max(atol, a))
+
+    return Comparison(compare, relaxed)
 
 
-def tuple_of(*parts: Comparison, names: Sequence[str]) -> Comparison:
+def tuple_of(*parts: Callable[[Any, Any], str | None], names: Sequence[str]) -> Comparison:
     """Compare a tuple of results part by part; ``names`` say what each part is."""
 
     def compare(got: Any, want: Any) -> str | None:
@@ -210,4 +247,7 @@ def tuple_of(*parts: Comparison, names: Sequence[str]) -> Comparison:
                 return f"{name}: {problem}"
         return None
 
-    return compare
+    def relaxed(low: str) -> Comparison:
+        return tuple_of(*(at_precision(p, low) for p in parts), names=names)
+
+    return Comparison(compare, relaxed)

@@ -1,11 +1,12 @@
 """``make lab`` on a clone of the repository, driven by headless Chromium like a learner.
 
-The clone holds the committed files only. ``make lab`` starts JupyterLab with the repository's
-settings; instead of a desktop browser it is given a recorder for the address it would open,
-and Chromium opens that address. The test waits for each notebook to load and its kernel to be
-idle, with autosave every second (set in a throw-away user-settings folder), and checks that
-no notebook is marked modified, no news pop-up appears, the file browser shows ``notebooks/``,
-and after JupyterLab stops ``git status`` of the clone is clean.
+The clone holds the committed files only. ``make lab`` makes the learner's copies in
+``my-work/`` and starts JupyterLab on them with the repository's settings; instead of a desktop
+browser it is given a recorder for the address it would open, and Chromium opens that address.
+The test waits for each notebook to load and its kernel to be idle, with autosave every second
+(set in a throw-away user-settings folder), and checks that no notebook is marked modified, no
+news pop-up appears, the file browser shows ``my-work/``, and after JupyterLab stops ``git
+status`` of the clone is clean and the copies are still as ``make lab`` made them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from site_layout import ROOT
+
+from helpers.exercises import workspace
 
 if TYPE_CHECKING:
     from conftest import Chromium
@@ -119,14 +122,14 @@ def test_make_lab_leaves_the_notebooks_unmodified(lab: dict, browser: Chromium) 
     browser.set_width(1280, 900)
     browser.open(lab["address"])  # the page make lab opens: notebook 01
     href = browser.wait_until("location.href.includes('/lab/') && location.href", timeout=60)
-    assert "/lab/tree/notebooks/01_math_utilities.ipynb" in href, href
+    assert "/lab/tree/my-work/01_math_utilities.ipynb" in href, href
     facts = _settle(browser, "01_math_utilities.ipynb")
     browser.screenshot(ROOT / "outputs" / "site_jupyterlab_1280.png")
     assert facts["dirty"] == [], f"opening notebook 01 marked {facts['dirty']} modified"
     news = [t for t in facts["toasts"] if "news" in t.lower()]
     assert news == [], f"JupyterLab greets the learner with {news}"
-    assert facts["folder"].strip("/ ") == "notebooks", f"file browser shows {facts['folder']!r}"
-    assert "01_math_utilities.ipynb" in facts["files"] and "solutions" in facts["files"]
+    assert facts["folder"].strip("/ ") == "my-work", f"file browser shows {facts['folder']!r}"
+    assert {"01_math_utilities.ipynb", "learning_journal.md", "README.md"} <= set(facts["files"])
 
     base = browser.evaluate("location.origin")
     for path in OPENED_TOO:
@@ -140,3 +143,6 @@ def test_make_lab_leaves_the_notebooks_unmodified(lab: dict, browser: Chromium) 
     status = subprocess.run(["git", "status", "--porcelain"], cwd=lab["clone"],
                             capture_output=True, text=True, check=True).stdout
     assert status == "", f"JupyterLab changed the repository:\n{status}"
+    for course in sorted((lab["clone"] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        copy = lab["clone"] / "my-work" / course.name
+        assert copy.read_bytes() == workspace._personal(course.read_bytes()), f"{copy} changed"
