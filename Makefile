@@ -27,7 +27,7 @@ export PYTHONHASHSEED := 0
 help:
 	@echo "make lab      set up (first time) and open the course in JupyterLab"
 	@echo "make test     ruff + unit tests + strict nbval of every notebook"
-	@echo "make test-portable  every notebook under nbval with 4 BLAS settings (kernels, threads)"
+	@echo "make test-portable  every notebook under nbval with other BLAS kernels and threads"
 	@echo "make execute  re-run every notebook in place (refresh committed outputs)"
 	@echo "make html     build the static site in outputs/html/ (notebooks/ untouched)"
 	@echo "make test-site  build the site, then check it offline in headless Chromium"
@@ -68,9 +68,9 @@ nbval: $(STAMP)
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) $(SOLUTIONS)
 
 # Same outputs on every machine (CONTRIBUTING.md, "Determinism under nbval"): strict nbval of
-# every notebook under OpenBLAS's default kernel, Prescott, Sandybridge and one thread (and, when
-# the environment forces a kernel, OpenBLAS's own choice); prints the kernel each run used and
-# which settings failed. About 4-8 minutes on 2 cores.
+# every notebook under OpenBLAS's default kernel, Prescott, Sandybridge, one thread and PyTorch's
+# AVX2 kernels (and, when the environment forces a kernel, OpenBLAS's own choice); prints the
+# kernels each run used and which settings failed. About 5-10 minutes on 2 cores.
 test-portable: $(STAMP)
 	$(BIN)/python scripts/test_portable.py
 

@@ -4,9 +4,11 @@
 BLAS kernel, the number of threads or the operating system (CONTRIBUTING.md, "Determinism under
 nbval"). One machine cannot be every machine, but it can run the same notebooks with other
 kernels of the BLAS NumPy uses (OpenBLAS picks one per CPU; ``OPENBLAS_CORETYPE`` forces
-another) and with one thread instead of several (a matrix product split across threads adds its
-partial sums in another order). Each setting re-executes every notebook, course and solutions,
-under ``pytest --nbval`` in a fresh process with that environment; each must pass.
+another), with one thread instead of several (a matrix product split across threads adds its
+partial sums in another order) and with PyTorch's AVX2 kernels instead of its AVX-512 ones.
+Each setting re-executes every notebook, course and solutions, under ``pytest --nbval`` in a
+fresh process with that environment; each must pass. It needs a NumPy that uses OpenBLAS (the
+wheels for Linux and Windows on x86-64).
 
 Before each run the script asks a Python process started with the same environment which
 OpenBLAS kernel and thread count NumPy actually got (``threadpoolctl.threadpool_info()``) and
@@ -15,9 +17,9 @@ would otherwise pass without testing anything. OpenBLAS built for x86-64 names i
 kernel "Katmai" (the older core names are aliases of Prescott there), so that is what the
 Prescott run reports.
 
-    python scripts/test_portable.py                       # every setting, every notebook
-    python scripts/test_portable.py notebooks/06_*.ipynb  # every setting, some notebooks
-    python scripts/test_portable.py --setting OPENBLAS_CORETYPE=SkylakeX  # one other setting
+    .venv/bin/python scripts/test_portable.py                       # every setting, every notebook
+    .venv/bin/python scripts/test_portable.py notebooks/06_*.ipynb  # every setting, some notebooks
+    .venv/bin/python scripts/test_portable.py --setting OPENBLAS_CORETYPE=SkylakeX  # another one
 
 The exit status is 0 only if every setting passed; the summary names each setting that failed
 and the cells that failed under it.
@@ -44,12 +46,15 @@ REPORTS = ROOT / "build" / "portable"
 # `make test` sees and changes only its own variables. "default" changes nothing: OpenBLAS's
 # choice for this CPU (or the kernel OPENBLAS_CORETYPE already names), as many threads as cores.
 # Prescott is OpenBLAS's generic SSE3 kernel, Sandybridge its AVX kernel (no FMA: products and
-# sums rounded separately); Haswell/Zen are AVX2 + FMA, SkylakeX AVX-512.
+# sums rounded separately); Haswell/Zen are AVX2 + FMA, SkylakeX AVX-512. PyTorch (the reference
+# of notebooks 05-08) picks its own kernels by CPU too: ATEN_CPU_CAPABILITY=avx2 gives the ones a
+# CPU without AVX-512 runs (most laptops).
 SETTINGS: tuple[tuple[str, dict[str, str | None]], ...] = (
     ("default", {}),
     ("OPENBLAS_CORETYPE=Prescott", {"OPENBLAS_CORETYPE": "Prescott"}),
     ("OPENBLAS_CORETYPE=Sandybridge", {"OPENBLAS_CORETYPE": "Sandybridge"}),
     ("OPENBLAS_NUM_THREADS=1", {"OPENBLAS_NUM_THREADS": "1"}),
+    ("ATEN_CPU_CAPABILITY=avx2", {"ATEN_CPU_CAPABILITY": "avx2"}),
 )
 # When the environment already forces a kernel, one more run lets OpenBLAS choose for this CPU,
 # as it does on a learner's machine.
@@ -136,13 +141,16 @@ def probe(env: dict[str, str], outcome: Outcome) -> None:
 
 
 def ignored_request(env: dict[str, str], outcome: Outcome) -> str:
-    """Why the probe shows OpenBLAS ignored the requested kernel or threads ("" if it did not)."""
+    """Why the probe shows a requested kernel or thread count was ignored ("" if it was not)."""
     wanted = env.get("OPENBLAS_CORETYPE", "").lower()
     if wanted and outcome.kernel.lower() not in {wanted, KERNEL_ALIASES.get(wanted, wanted)}:
         return f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} but OpenBLAS uses {outcome.kernel}"
     threads = env.get("OPENBLAS_NUM_THREADS")
     if threads and outcome.threads != threads:
         return f"OPENBLAS_NUM_THREADS={threads} but OpenBLAS uses {outcome.threads} thread(s)"
+    capability = env.get("ATEN_CPU_CAPABILITY")
+    if capability and outcome.torch_cpu.lower() != capability.lower():
+        return f"ATEN_CPU_CAPABILITY={capability} but PyTorch uses {outcome.torch_cpu}"
     return ""
 
 

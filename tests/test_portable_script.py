@@ -73,6 +73,10 @@ def test_a_kernel_openblas_does_not_apply_fails_the_setting(portable):
     katmai = portable.Outcome("x", kernel="Katmai", threads="2")  # OpenBLAS's name for Prescott
     assert portable.ignored_request({"OPENBLAS_CORETYPE": "Prescott"}, katmai) == ""
     assert "2 thread" in portable.ignored_request({"OPENBLAS_NUM_THREADS": "1"}, outcome)
+    outcome.torch_cpu = "DEFAULT"  # PyTorch on a CPU without AVX2
+    assert "uses DEFAULT" in portable.ignored_request({"ATEN_CPU_CAPABILITY": "avx2"}, outcome)
+    outcome.torch_cpu = "AVX2"
+    assert portable.ignored_request({"ATEN_CPU_CAPABILITY": "avx2"}, outcome) == ""
     outcome.passed, outcome.returncode, outcome.ignored = 10, 0, "not applied"
     assert not outcome.ok
 
@@ -81,7 +85,7 @@ def test_standard_settings(portable, monkeypatch):
     monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
     labels = [label for label, _ in portable.standard_settings()]
     assert labels == ["default", "OPENBLAS_CORETYPE=Prescott", "OPENBLAS_CORETYPE=Sandybridge",
-                      "OPENBLAS_NUM_THREADS=1"]
+                      "OPENBLAS_NUM_THREADS=1", "ATEN_CPU_CAPABILITY=avx2"]
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")  # a forced kernel: also OpenBLAS's choice
     settings = dict(portable.standard_settings())
     assert settings["OPENBLAS_CORETYPE unset"] == {"OPENBLAS_CORETYPE": None}
