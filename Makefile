@@ -1,7 +1,19 @@
 # Attention from Scratch. Every target sets up .venv on first use, and again
 # whenever requirements.txt or pyproject.toml changes.
+# Python 3.11, 3.12 and 3.13 are supported. `make test` uses python3.11 (else python3) and .venv;
+# `make test PYTHON=python3.13` (any target) uses a venv of that Python's own, .venv-3.13, so
+# switching versions never mixes two Pythons' packages. VENV=dir picks the folder yourself.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV   := .venv
+ifeq ($(origin PYTHON),file)
+VENV   ?= .venv
+else
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+$(if $(PYTHON_VERSION),,$(error PYTHON=$(PYTHON) does not run: give a Python 3.11-3.13 \
+    interpreter, e.g. PYTHON=python3.13))
+$(if $(filter 3.11 3.12 3.13,$(PYTHON_VERSION)),,$(warning PYTHON=$(PYTHON) is Python \
+    $(PYTHON_VERSION); the course is tested with 3.11, 3.12 and 3.13))
+VENV   ?= .venv-$(PYTHON_VERSION)
+endif
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
@@ -10,8 +22,8 @@ SOLUTIONS := $(sort $(wildcard notebooks/solutions/*.ipynb))
 # Same numbers on every machine: one hash seed.
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lab lab-course progress check-my-work test lint unit nbval execute html \
-        test-site bench clean
+.PHONY: help setup lab lab-course progress check-my-work test lint unit nbval test-portable \
+        execute html test-site bench clean
 
 help:
 	@echo "make lab      set up (first time), copy the notebooks you lack to my-work/, open JupyterLab"
@@ -19,6 +31,7 @@ help:
 	@echo "make check-my-work   re-run your notebooks in my-work/ top to bottom, then your progress"
 	@echo "make lab-course      open the course's own notebooks (for maintainers)"
 	@echo "make test     ruff + unit tests + strict nbval of every notebook"
+	@echo "make test-portable  every notebook under nbval with other BLAS kernels and threads"
 	@echo "make execute  re-run every notebook in place (refresh committed outputs)"
 	@echo "make html     build the static site in outputs/html/ (notebooks/ untouched)"
 	@echo "make test-site  build the site, then check it offline in headless Chromium"
@@ -63,7 +76,7 @@ check-my-work: $(STAMP)
 # Checks run by tests, by `make execute` and by the site build go to a throw-away progress file,
 # never the learner's (pytest runs also get one from conftest.py).
 BUILD_PROGRESS := $(CURDIR)/build/progress-of-builds.jsonl
-test unit nbval execute html test-site: export ATTENTION_PROGRESS_FILE = $(BUILD_PROGRESS)
+test unit nbval test-portable execute html test-site: export ATTENTION_PROGRESS_FILE = $(BUILD_PROGRESS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks benchmarks scripts site
@@ -81,6 +94,13 @@ unit: $(STAMP)
 nbval: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) $(SOLUTIONS)
+
+# Same outputs on every machine (CONTRIBUTING.md, "Determinism under nbval"): strict nbval of
+# every notebook under OpenBLAS's default kernel, Prescott, Sandybridge, one thread and PyTorch's
+# AVX2 kernels (and, when the environment forces a kernel, OpenBLAS's own choice); prints the
+# kernels each run used and which settings failed. About 5-10 minutes on 2 cores.
+test-portable: $(STAMP)
+	$(BIN)/python scripts/test_portable.py
 
 # Runs each notebook (and each solutions notebook) top to bottom in a fresh kernel and saves it
 # with its outputs; NB=path runs one.

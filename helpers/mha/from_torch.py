@@ -11,8 +11,45 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 
-def copy_from_torch(cls: Any, module: Any, *, dtype: DTypeLike, seed: int | None) -> Any:
+def module_dtype(module: Any) -> np.dtype:
+    """The NumPy dtype of ``module``'s parameters: float32 or float64.
+
+    Raises ``TypeError`` when they are float16 or bfloat16 (the layer computes in
+    float32 or float64 only: it would not reproduce the module's half-precision
+    arithmetic, so the widening has to be asked for with ``dtype=``), or when the
+    parameters do not share one dtype.
+    """
+    import torch
+
+    found = {p.dtype for p in module.parameters()}
+    numpy_of_torch = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+    if len(found) != 1:
+        names = ", ".join(sorted(str(t).removeprefix("torch.") for t in found)) or "none"
+        raise TypeError(
+            f"module: its parameters must share one dtype to choose the layer's, got {names}; "
+            "pass dtype=np.float32 or dtype=np.float64"
+        )
+    (torch_dtype,) = found
+    if torch_dtype not in numpy_of_torch:
+        name = str(torch_dtype).removeprefix("torch.")
+        raise TypeError(
+            f"module: parameters of dtype {name} (expected float32 or float64); the layer "
+            f"computes in float32 or float64 only, so it cannot reproduce {name} arithmetic. "
+            f"To copy the {name} values exactly into a float32 layer, pass dtype=np.float32 "
+            "(or convert the module first with module.float())"
+        )
+    return numpy_of_torch[torch_dtype]
+
+
+def copy_from_torch(cls: Any, module: Any, *, dtype: DTypeLike | None, seed: int | None) -> Any:
     """Build ``cls`` (a MultiHeadAttention class) holding ``module``'s parameters.
+
+    ``dtype=None`` gives the layer the module's own dtype (a float32 module, PyTorch's
+    default, gives a float32 layer that takes the module's float32 inputs); a float16
+    or bfloat16 module needs an explicit ``dtype`` (see :func:`module_dtype`). An
+    explicit ``dtype`` is always honoured: every float16, bfloat16 and float32 value
+    is exactly representable in float32 and float64, so widening copies exactly;
+    ``dtype=np.float32`` on a float64 module rounds each parameter to float32.
 
     PyTorch computes ``x @ W.T + b``; each weight block is transposed into the
     ``x @ W`` convention. With ``kdim = vdim = embed_dim`` PyTorch stacks ``W_q,
@@ -33,6 +70,7 @@ def copy_from_torch(cls: Any, module: Any, *, dtype: DTypeLike, seed: int | None
             "add_bias_kv and add_zero_attn are not supported: they append learned (or zero) "
             "key/value rows to every sequence, which this layer does not model"
         )
+    dtype = module_dtype(module) if dtype is None else np.dtype(dtype)
     d = module.embed_dim
 
     def numpy_of(t: torch.Tensor) -> np.ndarray:

@@ -314,14 +314,15 @@ class MultiHeadAttention:
     # ------------------------------------------------------------------ PyTorch
     @classmethod
     def from_torch(
-        cls, module: object, *, dtype: DTypeLike = np.float64, seed: int | None = None
+        cls, module: object, *, dtype: DTypeLike | None = None, seed: int | None = None
     ) -> MultiHeadAttention:
         """Copy a ``torch.nn.MultiheadAttention``: parameters, dropout and training flag.
 
-        See :func:`helpers.mha.from_torch.copy_from_torch` for the conventions (``x @ W``
-        transposes, ``kdim``/``vdim``, ``batch_first``). ``seed`` seeds the
-        dropout generator; ``add_bias_kv`` and ``add_zero_attn`` are refused.
-        """
+        ``dtype=None`` takes the module's own dtype (float32 or float64; a float16 or
+        bfloat16 module raises ``TypeError`` unless ``dtype`` is given). See
+        :func:`helpers.mha.from_torch.copy_from_torch` for the conventions (``x @ W``
+        transposes, ``kdim``/``vdim``, ``batch_first``). ``seed`` seeds the dropout
+        generator; ``add_bias_kv`` and ``add_zero_attn`` are refused."""
         from helpers.mha.from_torch import copy_from_torch  # torch is imported only there
 
         return copy_from_torch(cls, module, dtype=dtype, seed=seed)
