@@ -1,4 +1,4 @@
-"""Every exercise tells the learner what it costs and helps before the solution (issue: hint ladder)."""
+"""Every exercise says what it costs (difficulty, minutes) and has hints before the solution."""
 
 import pytest
 
