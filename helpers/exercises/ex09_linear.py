@@ -59,7 +59,7 @@ def _features(shape, scale=1.0):
 
 
 _row_scales = 10.0 ** rng.uniform(-3, 3, size=(6, 1))  # rows of very different sizes
-_TAUGHT_RNN = "notebook 09 §9"
+_TAUGHT_RNN = "notebook 09 §8"
 register(Exercise(
     id="09.3",
     reference=causal_linear_attention,
@@ -126,7 +126,7 @@ def _rf(*, scale=-0.25, root_r=True, norm_term=True, squared=True, half=True, tr
     return wrong
 
 
-_TAUGHT_RF = "notebook 09 §11"
+_TAUGHT_RF = "notebook 09 §10"
 register(Exercise(
     id="09.4",
     reference=random_features,
