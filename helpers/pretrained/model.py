@@ -152,6 +152,8 @@ class PretrainedModel:
         Every parameter under BERT's name, ``Linear`` weights ``(out, in)``.
     folder : Path
         Where the verified files were unpacked.
+
+    Taught in notebook 06, "Real tokens".
     """
 
     config: BertConfig
@@ -255,6 +257,8 @@ def load_weights(path: str | Path, config: BertConfig) -> Mapping[str, NDArray[n
     Keeps the float parameters only (the int64 buffer ``embeddings.position_ids``,
     ``0 .. 511``, is dropped). Raises ``ValueError`` naming every parameter that is
     missing or has another shape or dtype than :meth:`BertConfig.expected_shapes`.
+
+    Taught in notebook 06, "Real tokens".
     """
     load_file, _ = _import_readers()
     raw = load_file(str(path))
