@@ -24,7 +24,8 @@ attention replaces the kernel by an inner product of non-negative features,
   are scaled by :math:`d^{-1/4}` first, so the target is
   :math:`\exp(q^\top k/\sqrt d)`. Draw one with :func:`draw_random_features`.
 
-Notebook 06, section "Linear attention", teaches this module.
+Notebook 09, sections 9–10 ("Which kernel?" and the random features), teaches this module;
+exercise 09.4 has the learner write the random features.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def elu_feature_map(x: ArrayLike) -> FloatArray:
     -------
     ndarray, shape (..., L, d), dtype of ``x`` (float64 for integers)
         Strictly positive features, ``r = d``.
+
+    Taught in notebook 09 §7.
     """
     x = as_float_array(x, "x")
     # exp(min(x, 0)) + max(x, 0): x + 1 for x > 0, exp(x) otherwise, and exp never overflows.
@@ -72,7 +75,7 @@ def exp_max_feature_map(x: ArrayLike) -> FloatArray:
     ndarray, shape (..., L, d), dtype of ``x`` (float64 for integers)
         Features in ``(0, 1]``, the largest of each row exactly 1, ``r = d``.
         The implied kernel is a sum over coordinates, **not** the softmax
-        kernel (see the module docstring); notebook 06 measures how far it is.
+        kernel (see the module docstring); notebook 09 §10 measures how far it is.
     """
     x = as_float_array(x, "x")
     if x.shape[-1] == 0:
@@ -91,6 +94,8 @@ class RandomFeatureMap:
     ----------
     projection : ndarray, shape (num_features, d_k)
         The rows ``w_i``, each marginally ``N(0, I)``; float64.
+
+    Taught in notebook 09 §10 (exercise 09.4).
     """
 
     projection: NDArray[np.float64]
@@ -173,6 +178,8 @@ def draw_random_features(
     -------
     RandomFeatureMap
         Its ``projection`` has shape ``(num_features, d_k)``, float64.
+
+    Taught in notebook 09 §10.
     """
     d = positive_int(d_k, "d_k")
     r = positive_int(num_features, "num_features")

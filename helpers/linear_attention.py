@@ -27,7 +27,8 @@ instead, an RNN with state :math:`(S_i, z_i)`:
 processes the sequence in chunks: inside a chunk the masked quadratic form,
 across chunks the running state.
 
-Notebook 06, section "Linear attention", teaches this module.
+Notebook 09, sections 7–8 (the kernel view and the recurrence) and 11 (the cost), teaches
+this module; exercise 09.3 has the learner write the causal recurrence.
 """
 
 from __future__ import annotations
@@ -200,6 +201,8 @@ def linear_attention(
     >>> W = linear_attention_weights(Q, K, is_causal=True)  # (2, 100, 100), O(N²)
     >>> bool(np.allclose(linear_attention(Q, K, V, is_causal=True), W @ V))
     True
+
+    Taught in notebook 09 §7–8 (exercise 09.3 writes its causal recurrence).
     """
     causal = check_bool(is_causal, "is_causal") | check_bool(causal, "causal")
     chunk = positive_int(chunk_size, "chunk_size")
@@ -262,6 +265,8 @@ def linear_attention_weights(
     ndarray, shape (..., L_q, L_k) (``(..., L_k)`` for 1-D ``Q``)
         Non-negative; each row sums to 1 (no keys: an empty ``(..., L_q, 0)``);
         zero above the diagonal if causal.
+
+    Taught in notebook 09 §9–10.
     """
     causal = check_bool(is_causal, "is_causal") | check_bool(causal, "causal")
     K_arr = as_float_array(K, "K")

@@ -66,6 +66,8 @@ def positional_frequencies(d_model: int, *, base: float = DEFAULT_BASE) -> NDArr
     ndarray, shape (d_model // 2,)
         From ``1`` (pair 0, period ``2π`` positions) down to nearly
         ``1 / base`` (the last pair, period close to ``2π·base``).
+
+    Taught in notebook 06 §4.
     """
     d = _even_width(d_model)
     b = _positive_base(base)
@@ -108,6 +110,8 @@ def sinusoidal_positional_encoding(
         If ``d_model`` is odd or a size is not positive.
     TypeError
         If a size is not an integer or ``dtype`` is not float32/float64.
+
+    Taught in notebook 06 §4.
     """
     L = positive_int(seq_len, "seq_len")
     omega = positional_frequencies(d_model, base=base)  # (d/2,)
@@ -147,6 +151,8 @@ def positional_shift_matrix(
     ndarray, shape (d_model, d_model)
         Orthogonal. For encodings stored as rows, ``pe[pos + k] == M_k @ pe[pos]``
         and ``pe[k:] == pe[:-k] @ M_k.T``.
+
+    Taught in notebook 06 §4 (exercise 06.2).
     """
     if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
         raise TypeError(f"k must be a real number, got {k!r} ({type(k).__name__})")

@@ -29,7 +29,8 @@ They differ by a fixed permutation of the features
 with the other is a silent bug: every shape is right, but the score then
 depends on the absolute positions, not only on their offset.
 
-Notebook 06, section "Rotary position embeddings", teaches this module.
+Notebook 09, sections 2–6 ("Rotary position embeddings" to "RoPE in the layer"), teaches
+this module; exercise 09.1 has the learner write :func:`apply_rope`.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def rope_layout_permutation(d_model: int) -> NDArray[np.intp]:
     ndarray of intp, shape (d_model,)
         A permutation of ``0 .. d - 1``. Permuting the columns of ``W_q`` and
         ``W_k`` by it converts weights trained with one layout to the other.
+
+    Taught in notebook 09 §5.
     """
     half = positional_frequencies(d_model).size  # validates d_model: positive and even
     return np.stack([np.arange(half), np.arange(half, 2 * half)], axis=1).reshape(-1)
@@ -166,6 +169,8 @@ def apply_rope(
     >>> s2 = apply_rope(q, [10]) @ apply_rope(k, [8]).T  # offset 2 again
     >>> bool(np.allclose(s1, s2))
     True
+
+    Taught in notebook 09 §2 (exercise 09.1).
     """
     layout = _check_layout(layout)
     x = as_float_array(x, "x")

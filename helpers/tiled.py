@@ -129,6 +129,8 @@ def tiled_attention(
     >>> dense, _ = attention(Q, K, V, is_causal=True)
     >>> bool(np.allclose(tiled_attention(Q, K, V, is_causal=True, block_size=32), dense))
     True
+
+    Taught in notebook 06 §8.
     """
     causal = check_bool(is_causal, "is_causal") | check_bool(causal, "causal")
     block_q, block_k = _block_sizes(block_size)

@@ -25,6 +25,7 @@ HEADINGS = {
     "06": "06 · Validation with real inputs",
     "07": "07 · Comparison with PyTorch",
     "08": "08 · Capstone: training the layer",
+    "09": "09 · Positions and long sequences",
 }
 PARTS = ["Reflection", "Interview practice", "Checklist", "Notes"]
 

@@ -20,7 +20,7 @@ from helpers.course.heatmaps import plot_attention_heatmap, plot_multihead_compa
 
 __all__ = [
     "WEIGHT_CMAP", "loglog_slope", "outputs_dir", "plot_attention_heatmap", "plot_curve_panels",
-    "plot_curves", "plot_head_assignment", "plot_loglog_fit", "plot_multihead_comparison",
+    "plot_curves", "plot_head_assignment", "plot_multihead_comparison",
     "plot_positional_encoding", "save_figure", "setup_notebook_figures",
 ]
 
@@ -251,6 +251,8 @@ def loglog_slope(x: ArrayLike, y: ArrayLike) -> float:
     """Least-squares slope of ``log y`` against ``log x``: the exponent ``p`` of ``y ~ x^p``.
 
     ``x`` and ``y`` are positive arrays of the same shape ``(n,)``, ``n >= 2``.
+    Taught in notebook 06, section 7; :func:`helpers.course.cost_plots.fit_power_law` fits
+    over a range of ``x`` and keeps the intercept too.
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xs.shape != ys.shape or xs.ndim != 1 or xs.size < 2:
@@ -260,39 +262,3 @@ def loglog_slope(x: ArrayLike, y: ArrayLike) -> float:
     if (xs <= 0).any() or (ys <= 0).any():
         raise ValueError("x and y must be positive to take logarithms")
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
-
-def plot_loglog_fit(
-    x: ArrayLike,
-    curves: dict[str, ArrayLike],
-    *,
-    xlabel: str,
-    ylabel: str,
-    title: str = "",
-    ax: plt.Axes | None = None,
-) -> Figure:
-    """Measurements on log-log axes, each with its fitted power law ``y ~ x^p``.
-
-    ``curves`` maps a label to positive values of shape ``(len(x),)``; the
-    legend shows each fitted exponent ``p`` (:func:`loglog_slope`) and the
-    fitted line is drawn dashed in the same colour.
-    """
-    xs = np.asarray(x, dtype=float)
-    fig, ax = figure_and_axes(ax, figsize=(6, 4))
-    for label, y in curves.items():
-        ys = np.asarray(y, dtype=float)
-        slope = loglog_slope(xs, ys)
-        intercept = float(np.mean(np.log(ys) - slope * np.log(xs)))
-        (points,) = ax.plot(xs, ys, marker="o", linestyle="none",
-                            label=f"{label}: slope {slope:.2f}")
-        ax.plot(xs, np.exp(intercept) * xs**slope, linestyle="--", color=points.get_color())
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig

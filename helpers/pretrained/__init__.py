@@ -37,7 +37,13 @@ from helpers.pretrained.head_patterns import (
     same_word_scores,
 )
 from helpers.pretrained.loader import ChecksumError, ModelNotInstalledError
-from helpers.pretrained.model import BertConfig, PretrainedModel, TokenBatch, load_model
+from helpers.pretrained.model import (
+    BertConfig,
+    PretrainedModel,
+    TokenBatch,
+    attention_layer_from_weights,
+    load_model,
+)
 
 __all__ = [
     "BROAD",
@@ -49,6 +55,7 @@ __all__ = [
     "ModelNotInstalledError",
     "PretrainedModel",
     "TokenBatch",
+    "attention_layer_from_weights",
     "classify_heads",
     "clearest_heads",
     "embed",

@@ -44,6 +44,8 @@ class EncoderOutput:
     attentions : tuple of 6 float32 arrays (B, h, L, L)
         The attention weights of every layer and head; rows of padded queries
         are computed too (they attend to the real tokens) but mean nothing.
+
+    Taught in notebook 06, "The whole encoder in NumPy".
     """
 
     hidden_states: tuple[FloatArray, ...]

@@ -48,11 +48,17 @@ EXPECTED_SHA256 = {
 
 
 class ModelNotInstalledError(ImportError):
-    """The model package (or a package needed to read it) is not installed."""
+    """The model package (or a package needed to read it) is not installed.
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
+    """
 
 
 class ChecksumError(ValueError):
-    """A model file does not have the expected SHA-256 digest (corrupt or different)."""
+    """A model file does not have the expected SHA-256 digest (corrupt or different).
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
+    """
 
 
 def model_zip_path() -> Path:
@@ -61,6 +67,8 @@ def model_zip_path() -> Path:
     Found through the distribution's file list (``importlib.metadata``), so the
     package is never imported. Raises :class:`ModelNotInstalledError` naming the
     install command when the package is absent.
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
     """
     try:
         dist = importlib.metadata.distribution(DISTRIBUTION)
@@ -84,6 +92,8 @@ def cache_dir() -> Path:
 
     Without the environment variable the base is ``~/.cache/attention-from-scratch``
     (outside the repository: the weights are 91 MB).
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
     """
     base = os.environ.get(CACHE_ENV)
     root = Path(base).expanduser() if base else Path.home() / ".cache" / "attention-from-scratch"
@@ -91,7 +101,10 @@ def cache_dir() -> Path:
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hexadecimal SHA-256 digest of the file at ``path``."""
+    """Hexadecimal SHA-256 digest of the file at ``path``.
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
+    """
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -101,6 +114,8 @@ def verify_model_files(folder: str | os.PathLike[str]) -> None:
 
     Raises :class:`ChecksumError` naming the file, the expected and the actual
     digest, or ``FileNotFoundError`` naming a missing file.
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
     """
     folder = Path(folder)
     for name, expected in EXPECTED_SHA256.items():
@@ -138,6 +153,8 @@ def unpack_model(zip_path: str | os.PathLike[str] | None = None,
     verified there, and only then renamed to ``folder`` (a rename is atomic, so
     an interrupted or concurrent run never leaves half-written files under
     that name). A stale ``folder`` that fails the check is replaced. Prints nothing.
+
+    Taught in notebook 06, "Real tokens" (what make setup installs).
     """
     folder = cache_dir() if folder is None else Path(folder)
     try:

@@ -152,6 +152,8 @@ class PretrainedModel:
         Every parameter under BERT's name, ``Linear`` weights ``(out, in)``.
     folder : Path
         Where the verified files were unpacked.
+
+    Taught in notebook 06, "Real tokens".
     """
 
     config: BertConfig
@@ -204,22 +206,36 @@ class PretrainedModel:
         return {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
 
     def attention_layer(self, layer: int) -> MultiHeadAttention:
-        """Self-attention of encoder layer ``layer`` (0-based) as a ``MultiHeadAttention``.
+        """Self-attention of encoder layer ``layer`` (0-based) as a float32 ``MultiHeadAttention``.
 
-        float32; ``W_q = query.weight.T`` ``(d_model, d_model)`` and likewise for
-        ``W_k``, ``W_v`` and ``W_o`` (``attention.output.dense``), so that
-        ``x @ W_q + b_q`` equals BERT's ``x @ query.weight.T + query.bias``.
-        Returns a new layer holding copies: changing it leaves the model alone.
+        :func:`attention_layer_from_weights` of :meth:`layer_weights`: a new layer holding
+        copies, so changing it leaves the model alone.
         Taught in notebook 06, "Their layout, our layout".
         """
-        w = self.layer_weights(layer)
-        mha = MultiHeadAttention(self.config.d_model, self.config.num_heads, bias=True,
-                                 seed=0, dtype=np.float32)
-        for ours, theirs in (("q", "attention.self.query"), ("k", "attention.self.key"),
-                             ("v", "attention.self.value"), ("o", "attention.output.dense")):
-            setattr(mha, f"W_{ours}", np.ascontiguousarray(w[f"{theirs}.weight"].T))
-            setattr(mha, f"b_{ours}", w[f"{theirs}.bias"].copy())
-        return mha
+        return attention_layer_from_weights(self.layer_weights(layer), self.config.num_heads)
+
+
+# Our parameter -> BERT's module: each Linear stores (out, in) and computes x @ weight.T + bias.
+BERT_ATTENTION_NAMES = {"q": "attention.self.query", "k": "attention.self.key",
+                        "v": "attention.self.value", "o": "attention.output.dense"}
+
+
+def attention_layer_from_weights(weights: Mapping[str, NDArray[np.floating]],
+                                 num_heads: int) -> MultiHeadAttention:
+    """A ``MultiHeadAttention`` holding one BERT layer's self-attention weights.
+
+    ``weights`` uses BERT's names without the layer prefix (:meth:`PretrainedModel.layer_weights`).
+    ``W_q = query.weight.T`` ``(d_model, d_model)`` = (in, out), likewise ``W_k``, ``W_v`` and
+    ``W_o`` (``attention.output.dense``); biases unchanged; the layer takes the weights' dtype.
+    Then ``x @ W_q + b_q`` equals BERT's ``x @ query.weight.T + query.bias``.
+    Taught in notebook 06, "Their layout, our layout" (exercise 06.4 has the learner write it).
+    """
+    query = weights[f"{BERT_ATTENTION_NAMES['q']}.weight"]
+    layer = MultiHeadAttention(query.shape[0], num_heads, bias=True, seed=0, dtype=query.dtype)
+    for ours, theirs in BERT_ATTENTION_NAMES.items():
+        setattr(layer, f"W_{ours}", np.ascontiguousarray(weights[f"{theirs}.weight"].T))
+        setattr(layer, f"b_{ours}", weights[f"{theirs}.bias"].copy())
+    return layer
 
 
 def _import_readers() -> tuple[Any, Any]:
@@ -241,6 +257,8 @@ def load_weights(path: str | Path, config: BertConfig) -> Mapping[str, NDArray[n
     Keeps the float parameters only (the int64 buffer ``embeddings.position_ids``,
     ``0 .. 511``, is dropped). Raises ``ValueError`` naming every parameter that is
     missing or has another shape or dtype than :meth:`BertConfig.expected_shapes`.
+
+    Taught in notebook 06, "Real tokens".
     """
     load_file, _ = _import_readers()
     raw = load_file(str(path))
