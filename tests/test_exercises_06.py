@@ -99,7 +99,7 @@ CATALOGUED = {
         "exponent from the column index": pe_per_column,
     },
     "06.2": {
-        "signs of the sines swapped": lambda k, d_model: M(k, d_model, sign=-1),
+        "M_k transposed (= M_{-k})": lambda k, d_model: M(k, d_model, sign=-1),
         "angle ω_i instead of k·ω_i": lambda k, d_model: M(k, d_model, use_k=False),
         "one frequency for every block": lambda k, d_model: M(k, d_model, same_freq=True),
         "exponent i/d": lambda k, d_model: M(k, d_model, two=1),
@@ -116,6 +116,9 @@ CATALOGUED = {
         ),
         "forgot the batch": lambda batch, heads, seq_len, itemsize: heads * seq_len**2 * itemsize,
         "forgot itemsize": lambda batch, heads, seq_len, itemsize: batch * heads * seq_len**2,
+        "int32 overflow": lambda batch, heads, seq_len, itemsize: _int32_product(
+            batch, heads, seq_len, itemsize
+        ),
     },
     "06.4": {
         "weights not transposed": lambda weights, num_heads: load(weights, num_heads, T=""),
@@ -189,7 +192,6 @@ UNLISTED = {
         lambda batch, heads, seq_len, itemsize: batch * heads * seq_len**2 * 8,  # always float64
         lambda batch, heads, seq_len, itemsize: batch * heads * (seq_len + 1) ** 2 * itemsize,
         lambda batch, heads, seq_len, itemsize: 3 * batch * heads * seq_len**2 * itemsize,
-        _int32_product,  # wraps around above 2**31 - 1
         lambda batch, heads, seq_len, itemsize: int(  # int32 scalars (sizes read from an
             np.int32(batch) * np.int32(heads) * np.int32(seq_len) * np.int32(seq_len)  # int32
         ) * itemsize,  # array): overflows, with a RuntimeWarning
@@ -264,12 +266,13 @@ def test_a_float32_answer_is_still_judged():
 def test_an_int32_product_is_rejected_and_says_what_came_back():
     result = check("06.3", _int32_product)
     assert not result.passed and result.failed_cases == (6,)
+    assert result.mistake == "int32 overflow"
     assert "returned -2147483648; expected 2147483648" in result.report
 
 
 def test_the_transpose_of_M_k_is_named_as_such():
     result = check("06.2", lambda k, d_model: M(k, d_model).T)
-    assert result.mistake == "signs of the sines swapped"
+    assert result.mistake == "M_k transposed (= M_{-k})"
     assert "M_kᵀ" in result.report and "pe[:-k] @ M_k.T" in result.report
 
 

@@ -62,6 +62,7 @@ def _pe(seq_len, d_model, *, start=0, exponent=2, swap=False, halves=False, time
 _TAUGHT_PE = "notebook 06 §4"
 register(Exercise(
     id="06.1",
+    allowed_dtypes=("float32",),
     reference=positional_encoding,
     taught=_TAUGHT_PE,
     compare=in_answer_precision(),
@@ -133,6 +134,7 @@ def _blocks(k, d_model, exponent=2):
 _TAUGHT_M = "notebook 06 §4 (Moving k positions is a fixed rotation)"
 register(Exercise(
     id="06.2",
+    allowed_dtypes=("float32",),
     reference=shift_matrix,
     taught=_TAUGHT_M,
     compare=in_answer_precision(),
@@ -155,8 +157,8 @@ register(Exercise(
         Case((0, 4), "k = 0: the identity"),
     ),
     mistakes=(
-        # M_k transposed = M_{-k}: named with the transpose a learner most likely handed in.
-        Mistake("signs of the sines swapped",
+        # M_k transposed = M_{-k}: one mistake, named by the transpose a learner hands in.
+        Mistake("M_k transposed (= M_{-k})",
                 "this is M_kᵀ = M_{-k}, the transpose of M_k, which rotates backwards. The "
                 "exercise asks for M_k in the column form PE(pos + k) = M_k PE(pos); in the "
                 "row form of the notebook's cells you multiply by its transpose, "
@@ -216,6 +218,14 @@ register(Exercise(
                 _TAUGHT_MEM, lambda batch, heads, seq_len, itemsize: heads * seq_len**2 * itemsize),
         Mistake("forgot itemsize", "count bytes: multiply the number of entries by itemsize.",
                 _TAUGHT_MEM, lambda batch, heads, seq_len, itemsize: batch * heads * seq_len**2),
+        Mistake("int32 overflow",
+                "the product of the sizes wrapped around: a 32-bit integer holds at most "
+                "2³¹ − 1 ≈ 2.1 × 10⁹, and np.prod(..., dtype=np.int32) (or sizes read from an "
+                "int32 array) keeps only the last 32 bits. Multiply Python ints.", _TAUGHT_MEM,
+                lambda batch, heads, seq_len, itemsize: np.prod(
+                    [batch, heads, seq_len, seq_len, itemsize], dtype=np.int32),
+                hint="Print the result for 32 heads of 8192 tokens: a negative number of bytes "
+                     "means an integer type ran out of bits."),
     ),
 ))
 
