@@ -95,7 +95,7 @@ def run_check(exercise_id: str, fn: Any) -> CheckResult:
         return result(
             f"{head}: expected your function {ex.name}, got {describe(fn)}.", attempted=False
         )
-    got = [call(fn, case, ex._params) for case in ex.cases]
+    got = [call(fn, case, ex._params, ex.after_call) for case in ex.cases]
     if all(isinstance(o.error, NotImplementedError) for o in got):
         return result(
             f"{head}: not attempted yet — write the function above, then run this cell.",

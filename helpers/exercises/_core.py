@@ -70,6 +70,9 @@ class Exercise:
     difficulty: int = 0  # 1 (warm-up), 2 (core) or 3 (hard); shown by check and the statement
     minutes: int = 0  # expected minutes for a first attempt
     hints: tuple[str, ...] = ()  # graded hints, gentlest first, that ``hint()`` gives in turn
+    # A function meant to update its arguments (a training step) is judged on
+    # after_call(returned, *args, **kwargs), read after the call, not on what it returns.
+    after_call: Callable[..., Any] | None = None
 
     @property
     def name(self) -> str:
@@ -81,7 +84,8 @@ class Exercise:
 
     @cached_property
     def expected(self) -> list[Outcome]:
-        outcomes = [call(self.reference, case, self._params) for case in self.cases]
+        outcomes = [call(self.reference, case, self._params, self.after_call)
+                    for case in self.cases]
         for case, out in zip(self.cases, outcomes, strict=True):
             if (
                 (out.error is not None) != (case.raises is not None)
@@ -93,7 +97,8 @@ class Exercise:
 
     @cached_property
     def mistake_outcomes(self) -> list[list[Outcome]]:
-        return [[call(m.fn, case, self._params) for case in self.cases] for m in self.mistakes]
+        return [[call(m.fn, case, self._params, self.after_call) for case in self.cases]
+                for m in self.mistakes]
 
     @cached_property
     def mistake_cases(self) -> list[set[int]]:
@@ -190,7 +195,7 @@ def _learner_line(fn: Callable[..., Any], err: BaseException) -> str | None:
     return frames[-1].line.strip()
 
 
-def call(fn: Callable[..., Any], case: Case, params: list[str]) -> Outcome:
+def call(fn: Callable[..., Any], case: Case, params: list[str], after_call=None) -> Outcome:
     """Call ``fn`` on fresh copies of the case's arguments; never raises, never warns."""
     args, kwargs = copy.deepcopy(case.args), copy.deepcopy(dict(case.kwargs))
     try:
@@ -207,6 +212,9 @@ def call(fn: Callable[..., Any], case: Case, params: list[str]) -> Outcome:
         except Exception as err:  # the learner's code may raise anything
             out.error, out.line = err, _learner_line(fn, err)
     out.warnings = tuple(dict.fromkeys(str(w.message) for w in caught))
+    if after_call is not None:  # the arguments are meant to change (see Exercise.after_call)
+        out.value = out.value if out.error else after_call(out.value, *args, **kwargs)
+        return out
     names = params + [k for k in kwargs if k not in params]
     for name, given, pristine in zip(
         names, [*args, *kwargs.values()], [*case.args, *case.kwargs.values()], strict=False
