@@ -12,7 +12,8 @@ import pytest
 import torch
 from exercise_catalogue import catalogue_tests
 
-from helpers import MultiHeadAttention
+from helpers import MultiHeadAttention, combine_heads, split_heads
+from helpers import softmax as softmax_lib
 from helpers.exercises import check, reference
 from helpers.exercises._core import get
 from helpers.exercises.ex08_backward import mha_forward
@@ -171,9 +172,9 @@ def test_08_4_the_notebook_shows_the_forward_pass_that_builds_the_cases():
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
     source = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     (cell,) = [s for s in source if "def mha_forward(" in s]
-    namespace = {"np": np, "math": math}
-    exec(compile(cell.split("\n\n\n")[0] if "\n\n\n" in cell else cell, "nb08", "exec"),
-         namespace)
+    namespace = {"np": np, "math": math, "softmax": softmax_lib, "split_heads": split_heads,
+                 "combine_heads": combine_heads}
+    exec(compile(cell, "notebook 08, mha_forward", "exec"), namespace)
     for case in get("08.4").cases:
         _, cache, params = case.args
         h = cache["Q"].shape[1]

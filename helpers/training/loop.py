@@ -1,4 +1,4 @@
-"""The training loop of notebook 08 (section 6): zero the gradients, forward, loss, backward,
+"""The training loop of notebook 08 (section 9): zero the gradients, forward, loss, backward,
 step."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each one holds a dict ``params`` (name -> the model's own arrays) and updates th
 **in place** when ``step(grads)`` is called with a dict of gradients under the same names.
 The update rules are those of ``torch.optim.SGD``, ``torch.optim.Adam`` and
 ``torch.optim.AdamW`` with the same hyper-parameters (checked against them to 1e-12 in
-float64 over many steps). Taught in notebook 08, section 5.
+float64 over many steps). Taught in notebook 08, section 8.
 
 Adam, at step :math:`t = 1, 2, \dots`, for each parameter :math:`\theta` with gradient
 :math:`g`::
