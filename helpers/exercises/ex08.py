@@ -83,10 +83,9 @@ register(Exercise(
     difficulty=1,
     minutes=10,
     hints=(
-        "Write the loss of one position as −z_y + log Σ_k e^{z_k} and differentiate with respect "
-        "to one logit z_j: the first term gives −[j = y], the second the softmax.",
-        "Per row the gradient is softmax(z) − onehot(y); the loss is a mean over the N "
-        "positions, so divide by N. Take the softmax with each row's own maximum subtracted.",
+        "Differentiate −z_y + log Σ_k e^{z_k} with respect to one logit z_j.",
+        "Per row: softmax(z) − onehot(y), divided by N (the loss is a mean); each row's softmax"
+        " with its own maximum subtracted.",
         "The −1 goes to one entry per row: index with the pair (np.arange(N), targets).",
     ),
 ))
@@ -150,10 +149,10 @@ register(Exercise(
     difficulty=2,
     minutes=20,
     hints=(
-        "Follow §4's chain: the gradient reaching x̂ is g = dy·γ, and x̂ depends on x directly, "
-        "through the mean μ and through the variance σ².",
-        "The compact form is r·(g − mean(g) − x̂·mean(g·x̂)), every mean over the last axis with "
-        "keepdims=True; recompute μ, σ², r = 1/√(σ² + eps) and x̂ from x.",
+        "The gradient reaching x̂ is g = dy·γ; x̂ depends on x directly and through μ and σ² "
+        "(§4, steps 1–4).",
+        "dx = r·(g − mean(g) − x̂·mean(g·x̂)), means over the last axis with keepdims=True; "
+        "recompute μ, σ², r and x̂ from x with eps.",
     ),
 ))
 
@@ -195,10 +194,10 @@ register(Exercise(
     difficulty=1,
     minutes=10,
     hints=(
-        "Row i of dE collects d_out at every position whose token is i: a token that occurs "
-        "twice adds two rows.",
-        "Flatten tokens to (B·L,) and d_out to (B·L, d), then add each row into its token's row "
-        "with np.add.at (or a loop over the positions).",
+        "Row i of dE sums d_out over every position holding token i: a repeated token adds once"
+        " per occurrence.",
+        "Flatten tokens to (B·L,) and d_out to (B·L, d), then np.add.at(grad, tokens, rows), or"
+        " a loop.",
     ),
 ))
 

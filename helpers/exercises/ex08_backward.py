@@ -176,12 +176,11 @@ register(Exercise(
     difficulty=3,
     minutes=45,
     hints=(
-        "Walk §6's table from the output back to x, one line per row, and write each array's "
-        "shape beside it: out → H → the heads' outputs → P → the scores → Q, K, V → x.",
-        "Sums over tokens: dW = xᵀ·dy on the flattened (B·L, d) arrays, db = dy.sum(axis=(0, "
-        "1)). Split dH into heads with reshape to (B, L, h, d_k) then transpose(0, 2, 1, 3); "
-        "merge dQ, dK, dV back with the reverse.",
-        "The cache's Q already carries s, so dQ = dS K and dK = dSᵀ Q with no further s; s "
-        "appears once, in dW_q, db_q and the query path of dx. dx adds three paths.",
+        "Walk §6's backward table from step 6 to step 1, one line per row, each array's shape "
+        "written beside it.",
+        "dW = xᵀ·dy on the (B·L, d) arrays; db = dy.sum(axis=(0, 1)). Split dH: reshape to (B, "
+        "L, h, d_k), then transpose(0, 2, 1, 3); merge back in reverse.",
+        "The cache's Q already carries s: dQ = dS K and dK = dSᵀ Q. s appears only in dW_q, "
+        "db_q and the query path of dx; dx adds three paths.",
     ),
 ))

@@ -67,10 +67,10 @@ register(Exercise(
     difficulty=2,
     minutes=15,
     hints=(
-        "Update the two running averages first, m with g and v with g², then divide each by its "
-        "bias correction 1 − βᵗ, with t counted from 1.",
-        "The step is param − lr·m̂/(√v̂ + eps), eps added after the square root. Build new arrays "
-        "(m = beta1 * m + ...): m *= beta1 would change the caller's array.",
+        "Update m with g and v with g², then divide each by its bias correction 1 − βᵗ, t "
+        "counted from 1.",
+        "param − lr·m̂/(√v̂ + eps), eps outside the root; build new arrays (m = beta1 * m + "
+        "...), never m *= beta1.",
     ),
 ))
 
@@ -191,9 +191,9 @@ register(Exercise(
     difficulty=2,
     minutes=15,
     hints=(
-        "Five calls in order: zero the gradients, the forward pass, the loss and its gradient, "
-        "the backward pass, the optimizer's step. §9 says what each one is for.",
-        "softmax_cross_entropy(logits, targets) returns (loss, dlogits); model.backward(dlogits) "
-        "fills model.grads, which optimizer.step takes. Return the loss from before the step.",
+        "Five calls in §9's order: zero the gradients, forward, loss and dlogits, backward, "
+        "optimizer step.",
+        "softmax_cross_entropy returns (loss, dlogits); model.backward(dlogits) fills "
+        "model.grads, which optimizer.step takes. Return the loss from before the step.",
     ),
 ))
