@@ -27,8 +27,8 @@ def softmax(z, axis=-1):
 
 
 # ------------------------------------------------------------------------------ 08.4
-def mha_bwd(d_out, cache, params, *, q_scale=True, k_extra_scale=False, paths="qkv",
-            split="transpose", merge="transpose", dW_swapped=False, bias_sum=(0, 1),
+def mha_bwd(d_out, cache, params, *, q_scale=True, dx_q_scale=None, k_extra_scale=False,
+            paths="qkv", split="transpose", merge="transpose", dW_swapped=False, bias_sum=(0, 1),
             softmax_backward="full", recompute_P=False, dV_transpose=True):
     """The layer's backward pass written head by head with loops, as a learner might."""
     x, Q, K, V, P, H = (cache[k] for k in ("x", "Q", "K", "V", "P", "H"))
@@ -65,7 +65,8 @@ def mha_bwd(d_out, cache, params, *, q_scale=True, k_extra_scale=False, paths="q
     grads.update(W_q=q * dW(x, dQ), W_k=dW(x, dK), W_v=dW(x, dV),
                  b_q=q * dQ.sum(axis=bias_sum), b_k=dK.sum(axis=bias_sum),
                  b_v=dV.sum(axis=bias_sum))
-    by_path = {"q": q * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
+    q_dx = q if dx_q_scale is None else (s if dx_q_scale else 1.0)
+    by_path = {"q": q_dx * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
                "v": dV @ params["W_v"].T}
     return sum(by_path[p] for p in paths), grads
 
@@ -74,6 +75,9 @@ CATALOGUED = {
     "08.4": {
         "the scale missing from the query path":
             lambda d_out, cache, params: mha_bwd(d_out, cache, params, q_scale=False),
+        "the scale missing from dW_q and db_q":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, q_scale=False,
+                                                 dx_q_scale=True),
         "07 §8's dK on the scaled Q":
             lambda d_out, cache, params: mha_bwd(d_out, cache, params, k_extra_scale=True),
         "dx from the query path only":

@@ -45,8 +45,11 @@ def mha_forward(x, params, num_heads, mask=None):
     return out, {"x": x, "Q": Q, "K": K, "V": V, "P": P, "H": H}
 
 
-def _backward(d_out, cache, params, *, q_scale=1.0, k_scale=1.0, paths="qkv", split_t=True,
-              merge_t=True, dW_t=False, bias_axes=(0, 1), softmax="full", mask_kept=True):
+def _backward(d_out, cache, params, *, q_scale=1.0, dx_scaled=True, k_scale=1.0, paths="qkv",
+              split_t=True, merge_t=True, dW_t=False, bias_axes=(0, 1), softmax="full",
+              mask_kept=True):
+    """The reference, or a mistake: q_scale multiplies s in dW_q, db_q (and in dx unless
+    dx_scaled); the other flags switch one step of the table to its wrong form."""
     x, Q, K, V, P, H = (cache[k] for k in ("x", "Q", "K", "V", "P", "H"))
     B, h, L, d_k = Q.shape
     d = h * d_k
@@ -75,7 +78,7 @@ def _backward(d_out, cache, params, *, q_scale=1.0, k_scale=1.0, paths="qkv", sp
     grads.update(W_q=q * dW(x, dQ), b_q=q * dQ.sum(axis=bias_axes),
                  W_k=dW(x, dK), b_k=dK.sum(axis=bias_axes),
                  W_v=dW(x, dV), b_v=dV.sum(axis=bias_axes))
-    paths_to_x = {"q": q * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
+    paths_to_x = {"q": (s if dx_scaled else q) * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
                   "v": dV @ params["W_v"].T}
     dx = sum(paths_to_x[p] for p in paths)
     return dx, {name: grads[name] for name in NAMES}
@@ -137,9 +140,13 @@ register(Exercise(
         Mistake("the scale missing from the query path", "Q = s(x W_q + b_q) with "
                 "s = 1/√d_k: dW_q, db_q and the query path to dx each carry the factor s.", _T,
                 lambda d_out, cache, params: _backward(d_out, cache, params, q_scale=math.sqrt(
-                    cache["Q"].shape[-1])),
+                    cache["Q"].shape[-1]), dx_scaled=False),
                 hint="Where does the forward pass multiply by s = 1/√d_k, and what does that "
                      "factor do to every gradient taken through it?"),
+        Mistake("the scale missing from dW_q and db_q", "Q = s(x W_q + b_q): the gradients of "
+                "W_q and b_q carry the factor s = 1/√d_k, as the query path to dx does.", _T,
+                lambda d_out, cache, params: _backward(d_out, cache, params, q_scale=math.sqrt(
+                    cache["Q"].shape[-1]), dx_scaled=True)),
         Mistake("07 §8's dK on the scaled Q", "the cache's Q already holds s, so dK = dSᵀ Q; "
                 "notebook 07 §8's s·dSᵀQ starts from an unscaled Q and here counts s twice.",
                 _T, lambda d_out, cache, params: _backward(
