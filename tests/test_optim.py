@@ -152,3 +152,43 @@ def test_warmup_cosine_schedule():
     for bad in ({"warmup": 0, "total": 5}, {"warmup": 5, "total": 5}, {"warmup": 2.0, "total": 5}):
         with pytest.raises(ValueError):
             warmup_cosine(1, **bad)
+
+
+def test_warmup_convention_is_step_plus_one_over_warmup():
+    """Ours: (step + 1) / warmup, so step 0 already moves. The other common convention,
+    step / warmup, starts at a rate of 0: ours at step t is that one at step t + 1."""
+    warmup, total = 5, 20
+    ours = [warmup_cosine(t, warmup=warmup, total=total) for t in range(warmup)]
+    common = [t / warmup for t in range(warmup + 1)]
+    assert ours[0] == 1 / warmup and common[0] == 0.0
+    assert ours == common[1:]
+    assert ours[-1] == 1.0 and warmup_cosine(warmup, warmup=warmup, total=total) == 1.0
+
+
+@pytest.mark.parametrize("min_lr", [0.0, 0.1, 0.5, 1.0])
+def test_warmup_cosine_min_lr_floor(min_lr):
+    warmup, total = 4, 14
+    f = [warmup_cosine(t, warmup=warmup, total=total, min_lr=min_lr) for t in range(total + 5)]
+    plain = [warmup_cosine(t, warmup=warmup, total=total) for t in range(total + 5)]
+    assert f[:warmup] == plain[:warmup]  # the warm-up does not depend on the floor
+    assert f[warmup] == 1.0
+    assert f[total] == pytest.approx(min_lr, abs=1e-15)
+    assert all(v == pytest.approx(min_lr, abs=1e-15) for v in f[total:])  # stays on the floor
+    assert min(f[warmup:]) >= min_lr - 1e-15
+    # the cosine is rescaled onto [min_lr, 1]: f = min_lr + (1 - min_lr) * plain
+    np.testing.assert_allclose(f[warmup:], [min_lr + (1 - min_lr) * p for p in plain[warmup:]],
+                               rtol=0, atol=1e-15)
+    mid = (warmup + total) // 2
+    assert f[mid] == pytest.approx((1 + min_lr) / 2)
+
+
+def test_warmup_cosine_with_min_lr_zero_is_bit_for_bit_the_plain_schedule():
+    for t in range(30):
+        assert warmup_cosine(t, warmup=5, total=25, min_lr=0.0) == warmup_cosine(
+            t, warmup=5, total=25)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "0.1", None])
+def test_warmup_cosine_rejects_a_bad_min_lr(bad):
+    with pytest.raises(ValueError, match="min_lr"):
+        warmup_cosine(3, warmup=2, total=10, min_lr=bad)

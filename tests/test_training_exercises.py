@@ -1,5 +1,12 @@
-"""Notebook 08's exercises: the references agree with helpers.training (and PyTorch); every known
-mistake, written as a learner would, is caught and named; unlisted wrong attempts are caught."""
+"""Notebook 08's exercises 08.1-08.3 and 08.5 (the gradients of cross-entropy, LayerNorm and
+the embedding; one Adam step): the references agree with helpers.training and PyTorch; every known
+mistake, written as a learner would, is caught and named; unlisted wrong attempts are caught.
+08.4 (the layer's backward pass) and 08.6 (one training step) are tested in
+test_training_exercises_layer.py and test_training_exercises_step.py."""
+
+import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +23,7 @@ def softmax(z, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+# ------------------------------------------------------------------------------ 08.1
 def ce_grad(logits, targets, *, mean=True, onehot=True, axis=-1, sign=1.0, stable=True):
     p = softmax(logits, axis) if stable else np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     if onehot:
@@ -23,6 +31,21 @@ def ce_grad(logits, targets, *, mean=True, onehot=True, axis=-1, sign=1.0, stabl
     return sign * p / (logits.shape[0] if mean else 1)
 
 
+def ce_global_max(logits, targets):
+    z = logits - logits.max()  # the learner forgot axis=-1
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    for i, t in enumerate(targets):
+        p[i, t] -= 1
+    return p / len(targets)
+
+
+def ce_columns(logits, targets):
+    p = softmax(logits)
+    p[:, targets] -= 1
+    return p / len(logits)
+
+
+# ------------------------------------------------------------------------------ 08.2
 def ln_back(x, dy, gamma, eps, *, mean_term=True, var_term=True, use_gamma=True, use_eps=True):
     mu = x.mean(-1, keepdims=True)
     var = x.var(-1, keepdims=True)
@@ -37,16 +60,7 @@ def ln_back(x, dy, gamma, eps, *, mean_term=True, var_term=True, use_gamma=True,
     return r * out
 
 
-def adam(param, grad, m, v, t, lr, beta1, beta2, eps, *, correct=True, t0=0, square=True,
-         eps_in=False, sign=1.0):
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * (grad**2 if square else abs(grad))
-    t = t + t0
-    mh = m / (1 - beta1**t) if correct else m
-    vh = v / (1 - beta2**t) if correct else v
-    return param - sign * lr * mh / (np.sqrt(vh + eps) if eps_in else np.sqrt(vh) + eps), m, v
-
-
+# ------------------------------------------------------------------------------ 08.3
 def emb_loop(tokens, d_out, vocab_size, *, mean=False):
     grad = np.zeros((vocab_size, d_out.shape[-1]))
     count = np.zeros(vocab_size)
@@ -62,6 +76,17 @@ def emb_fancy(tokens, d_out, vocab_size):
     return grad
 
 
+# ------------------------------------------------------------------------------ 08.5
+def adam(param, grad, m, v, t, lr, beta1, beta2, eps, *, correct=True, t0=0, square=True,
+         eps_in=False, sign=1.0):
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * (grad**2 if square else abs(grad))
+    t = t + t0
+    mh = m / (1 - beta1**t) if correct else m
+    vh = v / (1 - beta2**t) if correct else v
+    return param - sign * lr * mh / (np.sqrt(vh + eps) if eps_in else np.sqrt(vh) + eps), m, v
+
+
 CATALOGUED = {
     "08.1": {
         "forgot to divide by N": lambda logits, targets: ce_grad(logits, targets, mean=False),
@@ -69,6 +94,8 @@ CATALOGUED = {
         "softmax alone": lambda logits, targets: ce_grad(logits, targets, onehot=False),
         "softmax over the positions": lambda logits, targets: ce_grad(logits, targets, axis=0),
         "unstable softmax": lambda logits, targets: ce_grad(logits, targets, stable=False),
+        "one maximum for the whole array": ce_global_max,
+        "p[:, targets] -= 1": ce_columns,
     },
     "08.2": {
         "no mean terms": lambda x, dy, gamma, eps: ln_back(x, dy, gamma, eps, mean_term=False,
@@ -81,18 +108,19 @@ CATALOGUED = {
         "eps left out": lambda x, dy, gamma, eps: ln_back(x, dy, gamma, eps, use_eps=False),
     },
     "08.3": {
+        "grad[tokens] += d_out": emb_fancy,
+        "mean instead of sum": lambda tokens, d_out, vocab_size: emb_loop(tokens, d_out,
+                                                                          vocab_size, mean=True),
+    },
+    "08.5": {
         "no bias correction": lambda *a: adam(*a, correct=False),
         "t counted from 0": lambda *a: adam(*a, t0=-1),
         "|g| instead of g²": lambda *a: adam(*a, square=False),
         "eps inside the square root": lambda *a: adam(*a, eps_in=True),
         "step uphill": lambda *a: adam(*a, sign=-1.0),
     },
-    "08.4": {
-        "grad[tokens] += d_out": emb_fancy,
-        "mean instead of sum": lambda tokens, d_out, vocab_size: emb_loop(tokens, d_out,
-                                                                          vocab_size, mean=True),
-    },
 }
+
 
 UNLISTED = {
     "08.1": [
@@ -106,24 +134,23 @@ UNLISTED = {
         lambda x, dy, gamma, eps: ln_back(x, dy, gamma, eps) * gamma,
         lambda x, dy, gamma, eps: dy * gamma,
         lambda x, dy, gamma, eps: ln_back(x, dy, gamma, eps) / x.shape[-1],
-        lambda x, dy, gamma, eps: ln_back(x, dy, gamma, eps, use_eps=False) * 0
-        + ln_back(x, dy, gamma, 2 * eps),
+        lambda x, dy, gamma, eps: ln_back(x, dy, gamma, 2 * eps),
         lambda x, dy, gamma, eps: -ln_back(x, dy, gamma, eps),
     ],
     "08.3": [
+        lambda tokens, d_out, vocab_size: emb_loop(tokens, d_out, vocab_size).T,
+        lambda tokens, d_out, vocab_size: np.zeros((vocab_size, d_out.shape[-1])),
+        lambda tokens, d_out, vocab_size: d_out.reshape(-1, d_out.shape[-1])[:vocab_size],
+        lambda tokens, d_out, vocab_size: emb_loop(tokens, d_out, vocab_size + 1)[:-1] * 2,
+        lambda tokens, d_out, vocab_size: emb_loop(tokens[:, ::-1], d_out, vocab_size),
+    ],
+    "08.5": [
         lambda param, grad, m, v, *rest: (param - 0.001 * grad, m, v),
         lambda *a: adam(*a)[::-1],
         lambda *a: adam(*a)[:2],
         lambda param, grad, m, v, t, lr, b1, b2, eps: adam(param, grad, m, v, t, lr, b2, b1, eps),
         lambda param, grad, m, v, t, lr, b1, b2, eps: (
             adam(param, grad, m, v, t, lr, b1, b2, eps)[0], m, v),  # moments not updated
-    ],
-    "08.4": [
-        lambda tokens, d_out, vocab_size: emb_loop(tokens, d_out, vocab_size).T,
-        lambda tokens, d_out, vocab_size: np.zeros((vocab_size, d_out.shape[-1])),
-        lambda tokens, d_out, vocab_size: d_out.reshape(-1, d_out.shape[-1])[:vocab_size],
-        lambda tokens, d_out, vocab_size: emb_loop(tokens, d_out, vocab_size + 1)[:-1] * 2,
-        lambda tokens, d_out, vocab_size: emb_loop(tokens[:, ::-1], d_out, vocab_size),
     ],
 }
 
@@ -135,9 +162,46 @@ UNLISTED = {
 ) = catalogue_tests(CATALOGUED, UNLISTED)
 
 
-@pytest.mark.parametrize("exercise_id", ["08.1", "08.2", "08.3", "08.4"])
+IDS = ["08.1", "08.2", "08.3", "08.4", "08.5", "08.6"]
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
 def test_reference_passes(exercise_id):
     assert check(exercise_id, reference(exercise_id)).passed
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_every_exercise_has_difficulty_minutes_and_graded_hints(exercise_id):
+    ex = get(exercise_id)
+    assert ex.difficulty in (1, 2, 3) and ex.minutes > 0
+    assert 2 <= len(ex.hints) <= 3 and all(len(h) > 20 for h in ex.hints)
+
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _statements(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    return {m.group(1): t for t in text if (m := re.search(r"^##+ Exercise (08\.\d+) — ", t, re.M))}
+
+
+@pytest.mark.parametrize("path", [NOTEBOOKS / "08_capstone_training.ipynb",
+                                  NOTEBOOKS / "solutions" / "08_capstone_training.ipynb"],
+                         ids=["course", "solutions"])
+def test_statements_show_difficulty_minutes_and_every_hint(path):
+    """Both notebooks' headings give difficulty and time; the course notebook folds the hints."""
+    statements = _statements(path)
+    assert sorted(statements) == IDS
+    for exercise_id, text in statements.items():
+        ex = get(exercise_id)
+        heading = re.search(rf"##+ Exercise {re.escape(exercise_id)} — .*", text).group(0)
+        shown = f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
+        assert heading.endswith(shown), heading
+        flat = " ".join(text.split())
+        for k, h in enumerate(ex.hints if path.parent.name == "notebooks" else (), 1):
+            assert f"Hint {k} of {len(ex.hints)}" in flat and " ".join(h.split()) in flat, (
+                exercise_id, k)
 
 
 def test_stub_is_not_attempted():
@@ -159,6 +223,13 @@ def test_references_agree_with_helpers_training_and_torch():
                                    layer_norm_backward(x, dy, gamma, eps=eps)[0],
                                    rtol=1e-9, atol=1e-12)
     for case in get("08.3").cases:
+        tokens, d_out, vocab_size = case.args
+        emb = Embedding(vocab_size, d_out.shape[-1], rng=np.random.default_rng(0))
+        emb(tokens)
+        emb.backward(d_out)
+        np.testing.assert_allclose(reference("08.3")(*case.args), emb.grads["weight"],
+                                   rtol=1e-14)
+    for case in get("08.5").cases:
         param, grad, m, v, t, lr, b1, b2, eps = case.args
         # torch.optim.Adam after t - 1 steps with these moments: load its state, take one step.
         p = torch.tensor(param, requires_grad=True)
@@ -167,7 +238,7 @@ def test_references_agree_with_helpers_training_and_torch():
                         "exp_avg_sq": torch.tensor(v)}
         p.grad = torch.tensor(grad)
         opt.step()
-        new_param, new_m, new_v = reference("08.3")(*case.args)
+        new_param, new_m, new_v = reference("08.5")(*case.args)
         np.testing.assert_allclose(new_param, p.detach().numpy(), rtol=1e-12)
         np.testing.assert_allclose(new_m, opt.state[p]["exp_avg"].numpy(), rtol=1e-12)
         np.testing.assert_allclose(new_v, opt.state[p]["exp_avg_sq"].numpy(), rtol=1e-12)
@@ -175,10 +246,5 @@ def test_references_agree_with_helpers_training_and_torch():
             ours = {"w": param.copy()}
             Adam(ours, lr=lr, betas=(b1, b2), eps=eps).step({"w": grad})
             np.testing.assert_allclose(ours["w"], new_param, rtol=1e-12)
-    for case in get("08.4").cases:
-        tokens, d_out, vocab_size = case.args
-        emb = Embedding(vocab_size, d_out.shape[-1], rng=np.random.default_rng(0))
-        emb(tokens)
-        emb.backward(d_out)
-        np.testing.assert_allclose(reference("08.4")(*case.args), emb.grads["weight"],
-                                   rtol=1e-14)
+
+

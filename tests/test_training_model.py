@@ -18,6 +18,7 @@ from helpers.training import (
     generate,
     softmax_cross_entropy,
     train,
+    train_step,
     warmup_cosine,
 )
 from helpers.training.losses import IGNORE_INDEX
@@ -106,6 +107,35 @@ def test_training_run_equals_torch_step_by_step():
     final = twin.numpy_parameters()
     for name, p in model.parameters().items():
         assert np.abs(p - final[name]).max() <= 1e-9 * np.abs(final[name]).max(), name
+
+
+def test_train_runs_the_step_it_is_given():
+    batches = [TASK.batch(np.random.default_rng(3), 8) for _ in range(4)]
+    calls = []
+
+    def my_step(model, optimizer, inputs, targets):  # the library's step, counted
+        calls.append(inputs.shape)
+        return train_step(model, optimizer, inputs, targets)
+
+    a, b = TinyTransformer(small_config(), seed=2), TinyTransformer(small_config(), seed=2)
+    schedule = functools.partial(warmup_cosine, warmup=2, total=4)
+    ours = train(a, Adam(a.parameters(), lr=0.01), batches, lr_lambda=schedule, step=my_step)
+    lib = train(b, Adam(b.parameters(), lr=0.01), batches, lr_lambda=schedule)
+    assert len(calls) == 4 and ours == lib
+    assert all(np.array_equal(p, b.parameters()[k]) for k, p in a.parameters().items())
+
+
+@pytest.mark.parametrize("returned", [None, float("nan"), "1.0", np.array([1.0, 2.0]), True])
+def test_train_refuses_a_step_that_returns_no_loss(returned):
+    def bad_step(model, optimizer, inputs, targets):
+        return returned
+
+    model = TinyTransformer(small_config(), seed=2)
+    optimizer = Adam(model.parameters(), lr=0.01)
+    with pytest.raises(ValueError, match="step 0: bad_step returned"):
+        train(model, optimizer, [TASK.batch(np.random.default_rng(3), 2)],
+              lr_lambda=lambda t: 0.5, step=bad_step)
+    assert optimizer.lr == 0.01  # the base rate is restored after the error
 
 
 def test_model_learns_the_reversal_task():

@@ -1,11 +1,12 @@
-"""Exercises of notebook 08 (training): the cross-entropy gradient, the LayerNorm backward
-pass, one Adam step, and the embedding's backward pass."""
+"""Exercises of notebook 08 (training the layer): 08.1 the cross-entropy gradient, 08.2 the
+LayerNorm backward pass, 08.3 the embedding's backward pass; in ex08_backward 08.4 the attention
+layer's backward pass; in ex08_training 08.5 one Adam step and 08.6 one training step."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from helpers.exercises._compare import arrays, tuple_of
+from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import _naive, _softmax
 
@@ -25,6 +26,17 @@ def _onehot(targets, V):
     return np.eye(V)[targets]
 
 
+def _global_max(logits, targets):
+    e = np.exp(logits - logits.max())  # one maximum for the whole array
+    return (e / e.sum(axis=-1, keepdims=True) - _onehot(targets, logits.shape[1])) / len(targets)
+
+
+def _columns_minus_one(logits, targets):
+    p = _softmax(logits, axis=-1)
+    p[:, targets] -= 1.0  # whole columns, in every row (a repeated column once)
+    return p / logits.shape[0]
+
+
 register(Exercise(
     id="08.1",
     reference=cross_entropy_grad,
@@ -35,6 +47,9 @@ register(Exercise(
         Case((n((3, 7)) * 5 + 1000.0, np.array([6, 0, 3])), "logits near 1000: exp overflows"),
         Case((n((1, 3)), np.array([1])), "a single position"),
         Case((n((6, 2)), np.array([1, 1, 0, 1, 0, 0])), "two classes, N ≠ V"),
+        Case((np.array([[1000.0, 999.0, 998.0], [0.0, -1.0, -2.0], [3.0, -2.0, 1.0]]),
+              np.array([0, 2, 1])),
+             "rows 1000 apart: each row needs its own maximum"),
     ),
     mistakes=(
         Mistake("forgot to divide by N",
@@ -55,6 +70,23 @@ register(Exercise(
                 "maximum first (notebook 01).", "notebook 01 §8",
                 lambda logits, targets: (_naive(logits, axis=-1)
                                          - _onehot(targets, logits.shape[1])) / logits.shape[0]),
+        Mistake("one maximum for the whole array", "logits.max() without axis subtracts the "
+                "largest logit of all rows: a row far below it underflows to 0/0. Subtract each "
+                "row's own maximum (axis=-1, keepdims=True).", "notebook 01 §8", _global_max,
+                hint="Which maximum does each row need, and which axis gives it?"),
+        Mistake("p[:, targets] -= 1", "p[:, targets] picks whole columns: every row loses 1 at "
+                "every target class. One entry per row is p[np.arange(N), targets].",
+                "notebook 08 §3", _columns_minus_one,
+                hint="Print p[:, targets].shape for N = 4 positions: how many entries does it "
+                     "touch, and how many should it?"),
+    ),
+    difficulty=1,
+    minutes=10,
+    hints=(
+        "Differentiate −z_y + log Σ_k e^{z_k} with respect to one logit z_j.",
+        "Per row: softmax(z) − onehot(y), divided by N (the loss is a mean); each row's softmax"
+        " with its own maximum subtracted.",
+        "The −1 goes to one entry per row: index with the pair (np.arange(N), targets).",
     ),
 ))
 
@@ -101,7 +133,8 @@ register(Exercise(
     mistakes=(
         Mistake("no mean terms", "dx = r·γ·dy treats the mean and variance as constants; "
                 "both depend on x and send gradient back.", "notebook 08 §4",
-                _ln_without(False, False)),
+                _ln_without(False, False),
+                hint="Move one x_i: which other quantities of the token move with it?"),
         Mistake("forgot the mean term", "the term −mean(γ·dy) (the gradient through the "
                 "subtracted mean) is missing.", "notebook 08 §4", _ln_without(False, True)),
         Mistake("forgot the variance term", "the term −x̂·mean(γ·dy·x̂) (the gradient through "
@@ -113,64 +146,18 @@ register(Exercise(
                 "backward pass too.", "notebook 08 §4",
                 lambda x, dy, gamma, eps: layer_norm_backward(x, dy, gamma, 0.0)),
     ),
+    difficulty=2,
+    minutes=20,
+    hints=(
+        "The gradient reaching x̂ is g = dy·γ; x̂ depends on x directly and through μ and σ² "
+        "(§4, steps 1–4).",
+        "dx = r·(g − mean(g) − x̂·mean(g·x̂)), means over the last axis with keepdims=True; "
+        "recompute μ, σ², r and x̂ from x with eps.",
+    ),
 ))
 
 
 # --------------------------------------------------------------------------- 08.3
-def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps):
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad * grad
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
-
-
-def _adam(bias_correction=True, square=True, eps_inside=False, t_shift=0, sign=1.0):
-    def wrong(param, grad, m, v, t, lr, beta1, beta2, eps):
-        m = beta1 * m + (1 - beta1) * grad
-        v = beta2 * v + (1 - beta2) * (grad * grad if square else np.abs(grad))
-        t = t + t_shift
-        m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if bias_correction else (m, v)
-        denom = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
-        return param - sign * lr * m_hat / denom, m, v
-    return wrong
-
-
-def _adam_case(t, shape=(3, 4), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, warm=True):
-    m = 0.1 * n(shape) if warm else np.zeros(shape)
-    v = 0.01 * np.abs(n(shape)) if warm else np.zeros(shape)
-    return (n(shape), n(shape), m, v, t, lr, *betas, eps)
-
-
-register(Exercise(
-    id="08.3",
-    reference=adam_step,
-    taught="notebook 08 §5",
-    compare=tuple_of(arrays(rtol=1e-9, atol=1e-14), arrays(rtol=1e-9, atol=1e-14),
-                     arrays(rtol=1e-9, atol=1e-14), names=("param", "m", "v")),
-    cases=(
-        Case(_adam_case(1, warm=False), "the first step (t = 1), moments at zero"),
-        Case(_adam_case(3, lr=0.01), "step 3 with warm moments"),
-        Case(_adam_case(500, shape=(5,), betas=(0.8, 0.99)), "step 500, other betas"),
-        Case(_adam_case(2, shape=(2, 2), eps=0.1), "a large eps"),
-    ),
-    mistakes=(
-        Mistake("no bias correction", "m and v start at 0, so early on they are too small by "
-                "the factors 1 − β₁ᵗ and 1 − β₂ᵗ: divide by them.", "notebook 08 §5",
-                _adam(bias_correction=False)),
-        Mistake("t counted from 0", "the first step is t = 1 (t = 0 would divide by zero).",
-                "notebook 08 §5", _adam(t_shift=-1)),
-        Mistake("|g| instead of g²", "v averages the squared gradient.", "notebook 08 §5",
-                _adam(square=False)),
-        Mistake("eps inside the square root", "torch.optim.Adam adds eps after the square "
-                "root: √v̂ + eps.", "notebook 08 §5", _adam(eps_inside=True)),
-        Mistake("step uphill", "the update subtracts: θ − lr · m̂ / (√v̂ + eps).",
-                "notebook 08 §5", _adam(sign=-1.0)),
-    ),
-))
-
-
-# --------------------------------------------------------------------------- 08.4
 def embedding_backward(tokens, d_out, vocab_size):
     grad = np.zeros((vocab_size, d_out.shape[-1]))
     np.add.at(grad, tokens.reshape(-1), d_out.reshape(-1, d_out.shape[-1]))
@@ -184,9 +171,9 @@ def _fancy_index_add(tokens, d_out, vocab_size):
 
 
 register(Exercise(
-    id="08.4",
+    id="08.3",
     reference=embedding_backward,
-    taught="notebook 08 §4",
+    taught="notebook 08 §5",
     compare=arrays(rtol=1e-12, atol=1e-14),
     cases=(
         Case((np.array([[1, 3, 1], [0, 1, 4]]), n((2, 3, 4)), 6),
@@ -197,10 +184,22 @@ register(Exercise(
     mistakes=(
         Mistake("grad[tokens] += d_out", "with repeated tokens, fancy-index assignment keeps "
                 "one update per row: use np.add.at (or a loop) so that every repeat adds.",
-                "notebook 08 §4", _fancy_index_add),
+                "notebook 08 §5", _fancy_index_add,
+                hint="Try a = np.zeros(3); a[[1, 1]] += 1 and look at a[1]."),
         Mistake("mean instead of sum", "every occurrence of a token adds its full gradient.",
-                "notebook 08 §4",
+                "notebook 08 §5",
                 lambda tokens, d_out, vocab_size: embedding_backward(tokens, d_out, vocab_size)
                 / np.maximum(np.bincount(tokens.reshape(-1), minlength=vocab_size), 1)[:, None]),
     ),
+    difficulty=1,
+    minutes=10,
+    hints=(
+        "Row i of dE sums d_out over every position holding token i: a repeated token adds once"
+        " per occurrence.",
+        "Flatten tokens to (B·L,) and d_out to (B·L, d), then np.add.at(grad, tokens, rows), or"
+        " a loop.",
+    ),
 ))
+
+
+from helpers.exercises import ex08_backward, ex08_training  # noqa: E402, F401  (08.4–08.6)

@@ -1,6 +1,6 @@
 r"""Greedy generation from a causal :class:`TinyTransformer`, with and without a KV cache.
 
-Notebook 08, section 9. Without a cache every new token reruns the model on the whole prefix;
+Notebook 08, section 12. Without a cache every new token reruns the model on the whole prefix;
 with one (:class:`helpers.kv_cache.KVCache`, one per block) each token goes through the model
 once and attends to the stored keys and values. Both give the same tokens and, up to
 rounding, the same logits.

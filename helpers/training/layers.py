@@ -1,6 +1,6 @@
 r"""The pieces a small Transformer puts around attention, each with its own backward pass.
 
-Every piece is a small class with the same protocol (taught in notebook 08, section 4):
+Every piece is a small class with the same protocol (taught in notebook 08, sections 4 and 5):
 
 * ``forward(x)`` computes the output and keeps what its backward pass needs;
 * ``backward(dy)`` takes the gradient of the loss with respect to the output, **adds** the

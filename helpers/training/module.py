@@ -1,4 +1,4 @@
-"""The protocol of every trainable piece of :mod:`helpers.training` (notebook 08, section 4).
+"""The protocol of every trainable piece of :mod:`helpers.training` (notebook 08, section 5).
 
 A piece computes ``forward(x)`` and keeps what its backward pass needs; ``backward(dy)`` adds
 the gradients of its parameters to ``grads`` (they accumulate until ``zero_grad()``, as

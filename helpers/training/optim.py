@@ -4,7 +4,7 @@ Each one holds a dict ``params`` (name -> the model's own arrays) and updates th
 **in place** when ``step(grads)`` is called with a dict of gradients under the same names.
 The update rules are those of ``torch.optim.SGD``, ``torch.optim.Adam`` and
 ``torch.optim.AdamW`` with the same hyper-parameters (checked against them to 1e-12 in
-float64 over many steps). Taught in notebook 08, section 5.
+float64 over many steps). Taught in notebook 08, section 8.
 
 Adam, at step :math:`t = 1, 2, \dots`, for each parameter :math:`\theta` with gradient
 :math:`g`::
@@ -210,20 +210,40 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-def warmup_cosine(step: int, *, warmup: int, total: int) -> float:
-    """Learning-rate factor at ``step`` (0-based): linear warm-up, then a cosine down to 0.
+def warmup_cosine(step: int, *, warmup: int, total: int, min_lr: float = 0.0) -> float:
+    """Learning-rate factor at ``step`` (0-based): linear warm-up, then a cosine down to ``min_lr``.
 
-    ``(step + 1) / warmup`` for the first ``warmup`` steps, then
-    ``(1 + cos(pi * (step - warmup) / (total - warmup))) / 2``. Multiply the base learning
-    rate by it before each step (``torch.optim.lr_scheduler.LambdaLR`` with this function
-    gives PyTorch the same rates). Large early steps from a cold start, while Adam's
-    second-moment estimate still rests on a few gradients, are what the warm-up avoids.
+    Multiply the base learning rate by it before each step
+    (``torch.optim.lr_scheduler.LambdaLR`` with this function gives PyTorch the same rates).
+    Taught in notebook 08, section 9.
+
+    * Warm-up, ``step < warmup``: ``(step + 1) / warmup``, so the first step already moves
+      (factor ``1/warmup``) and step ``warmup - 1`` reaches the full rate. The other common
+      convention, ``step / warmup`` (as in nanoGPT), spends its first step at a rate of 0 and
+      reaches the full rate one step later: this factor at ``step`` is that one at
+      ``step + 1``.
+    * Decay, ``warmup <= step <= total``: ``min_lr + (1 - min_lr) (1 + cos(pi u)) / 2`` with
+      ``u = (step - warmup) / (total - warmup)``, from 1 at ``step = warmup`` to ``min_lr`` at
+      ``step = total``; later steps stay at ``min_lr``.
+
+    ``min_lr`` is the floor as a fraction of the base rate, like every value returned here
+    (0.1: the rate never falls below a tenth of the base rate). Large early steps from a cold
+    start, while Adam's second-moment estimate rests on a few gradients, are what the warm-up
+    avoids.
+
+    Raises ``ValueError`` unless ``step``, ``warmup`` and ``total`` are integers with
+    ``step >= 0`` and ``0 < warmup < total``, and ``0 <= min_lr <= 1``.
     """
     for name, value in (("step", step), ("warmup", warmup), ("total", total)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if not 0 < warmup < total:
         raise ValueError(f"need 0 < warmup < total, got warmup={warmup}, total={total}")
+    if (isinstance(min_lr, bool) or not isinstance(min_lr, (int, float, np.floating))
+            or not 0.0 <= min_lr <= 1.0):
+        raise ValueError(f"min_lr must be a number in [0, 1] (a fraction of the base rate), "
+                         f"got {min_lr!r}")
     if step < warmup:
         return (step + 1) / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total - warmup) / (total - warmup)))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total - warmup) / (total - warmup)))
+    return cosine if min_lr == 0 else float(min_lr) + (1.0 - float(min_lr)) * cosine

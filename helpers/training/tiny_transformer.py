@@ -1,6 +1,6 @@
 r"""A small Transformer language model around :class:`helpers.MultiHeadAttention`.
 
-Taught in notebook 08, sections 2 (forward pass, pre-LN and post-LN) and 4 (backward pass).
+Taught in notebook 08, sections 2 (forward pass, pre-LN and post-LN) and 5-7 (backward pass).
 
 Forward pass, tokens ``(B, L)`` -> logits ``(B, L, V)``::
 

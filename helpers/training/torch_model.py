@@ -1,4 +1,4 @@
-"""The PyTorch twin of :class:`~helpers.training.tiny_transformer.TinyTransformer` (08, §8).
+"""The PyTorch twin of :class:`~helpers.training.tiny_transformer.TinyTransformer` (08, §11).
 
 The same model written with ``torch.nn`` modules and trained by autograd and
 ``torch.optim.Adam``: started from the same weights and fed the same batches, its loss and
