@@ -71,7 +71,8 @@ def describe(value: Any) -> str:
     if isinstance(value, tuple | list):
         kind = "tuple" if isinstance(value, tuple) else "list"
         return f"a {kind} of {len(value)} values"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _index(idx: tuple[int, ...]) -> str:
