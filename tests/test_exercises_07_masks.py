@@ -278,3 +278,14 @@ def test_the_report_says_which_sequence_head_query_and_key_differ():
 def test_a_nan_in_the_mask_is_reported_as_such():
     report = check("07.4", CATALOGUED["07.4"]["padding made additive as pad · (-inf)"]).report
     assert "entries are NaN, the first at [0, 0, 0, 0]: a mask holds 0, finite values" in report
+
+
+def test_a_float32_answer_is_told_it_is_right_only_to_float32_precision():
+    def in_float32(attn_mask, key_padding_mask, num_heads):
+        out = learner(attn_mask, key_padding_mask, num_heads)
+        return out if out is None or out.dtype == bool else out.astype(np.float32)
+
+    result = check("07.4", in_float32)
+    assert result.failed_cases == (8,)  # the other float cases hold multiples of 0.5: exact
+    assert "expected -0.31807404, got -0.31807405" in result.report  # digits that differ
+    assert "right to float32 precision, but this exercise asks for float64" in result.report

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from helpers.exercises._compare import Comparison, describe
+from helpers.exercises._compare import PRECISION, Comparison, describe
+from helpers.exercises._format import numbers
 
 INF = np.inf
 
@@ -23,14 +24,22 @@ def _as_added(m: np.ndarray) -> np.ndarray:
     return np.where(m, 0.0, -INF) if m.dtype == np.bool_ else m.astype(np.float64)
 
 
-def _entry(m: np.ndarray, idx: tuple[int, ...]) -> str:
+def _entry(m: np.ndarray, idx: tuple[int, ...], shown: str | None = None) -> str:
     v = m[idx]
     if m.dtype == np.bool_:
         return "True (may attend)" if v else "False (blocked)"
-    return "-inf (blocked)" if v == -INF else describe(float(v))
+    return "-inf (blocked)" if v == -INF else shown or describe(float(v))
 
 
-def _same_mask(got: Any, want: Any) -> str | None:
+def _pair(want: np.ndarray, got: np.ndarray, idx: tuple[int, ...]) -> str:
+    """'expected …, got …', floats with the digits that tell them apart."""
+    w_txt = g_txt = None
+    if want.dtype != np.bool_ and got.dtype != np.bool_:
+        g_txt, w_txt = numbers(float(got[idx]), float(want[idx]))
+    return f"expected {_entry(want, idx, w_txt)}, got {_entry(got, idx, g_txt)}"
+
+
+def _same_mask(got: Any, want: Any, rtol: float = 1e-12) -> str | None:
     if want is None:
         if got is None:
             return None
@@ -72,15 +81,19 @@ def _same_mask(got: Any, want: Any) -> str | None:
             f"{int(nan.sum())} of {nan.size} entries are NaN, the first at {list(idx)}: a mask "
             "holds 0, finite values and -inf, never NaN"
         )
-    wrong = ~((added == wanted) | np.isclose(added, wanted, rtol=1e-12, atol=0.0))
+    wrong = ~((added == wanted) | np.isclose(added, wanted, rtol=rtol, atol=0.0))
     if not wrong.any():
         return None
     idx = tuple(int(i) for i in np.argwhere(wrong)[0])
     b, n, i, j = idx
     return (
         f"{int(wrong.sum())} of {wrong.size} entries differ; the first at {list(idx)} (sequence "
-        f"{b}, head {n}, query {i}, key {j}): expected {_entry(want, idx)}, got {_entry(g, idx)}"
+        f"{b}, head {n}, query {i}, key {j}): {_pair(want, g, idx)}"
     )
 
 
-same_mask = Comparison(_same_mask)
+def _at(dtype: str) -> Comparison:  # the values of a float32 answer, held to float32 precision
+    return Comparison(lambda got, want: _same_mask(got, want, PRECISION.get(dtype, (1e-12,))[0]))
+
+
+same_mask = Comparison(_same_mask, _at)
