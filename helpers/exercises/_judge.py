@@ -100,7 +100,7 @@ def problem(ex: Exercise, case: Case, got: Outcome, want: Outcome) -> str | None
             f"it changed its argument {got.mutated} in place; "
             "work on a copy (x = x - m, not x -= m)"
         )
-    if got.value is None:
+    if got.value is None and want.value is not None:  # None is right where the reference says so
         return "it returned None: is the return statement missing?"
     low = lower_precision(got.value, want.value)
     allowed = low is not None and low in ex.allowed_dtypes

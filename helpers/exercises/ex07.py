@@ -1,5 +1,6 @@
 """Exercises of notebook 07 (comparison with PyTorch): unpack ``in_proj_weight``, the softmax
-backward step, and the backward pass of one head."""
+backward step, the backward pass of one head; PyTorch's masks in the course's convention in
+ex07_masks (imported here)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises.ex01 import _softmax
+from helpers.exercises.ex07_masks import torch_masks_to_course  # noqa: F401  (registers 07.4)
 
 rng = np.random.default_rng(707)
 n = rng.standard_normal
