@@ -8,6 +8,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from helpers._mask_validation import check_multihead_mask
 from helpers._validate import check_bool, positive_int
 from helpers.attention import FloatArray
+from helpers.fastpath.scratch import give_back
 from helpers.mha.backward import layer_backward
 from helpers.mha.dropout import check_dropout_p
 from helpers.mha.forward import ForwardRecord, forward_and_record
@@ -241,16 +242,16 @@ class MultiHeadAttention:
         out, rec = forward_and_record(
             kind, q3, k3, v3, params, self.num_heads, mask, batched=batched,
             dropout_p=self.dropout if self.training else 0.0, rng=self.dropout_rng,
-            rope_base=self.rope_base,
+            rope_base=self.rope_base, need_weights=need_weights,
         )
         self._record = rec
-        weights = rec.dropped if batched else rec.dropped[0]
         if not batched:
             out = out[0]
-        weights.flags.writeable = False  # the backward pass reads them: protect them until then
-        self._locked = weights
         if not need_weights:
             return out, None
+        weights = rec.dropped if batched else rec.dropped[0]
+        weights.flags.writeable = False  # the backward pass reads them: protect them until then
+        self._locked = weights
         if average_attn_weights:
             return out, weights.mean(axis=-3)
         return out, weights
@@ -259,11 +260,14 @@ class MultiHeadAttention:
 
     # ------------------------------------------------------------------ backward
     def _release(self) -> None:
-        """Forget the last forward pass; its returned weights become writable again."""
-        self._record = None
+        """Forget the last forward pass; its returned weights become writable again, its work
+        arrays go back to the thread's reuse (:mod:`helpers.fastpath.scratch`)."""
+        record, self._record = self._record, None
         if self._locked is not None:
             self._locked.flags.writeable = True
             self._locked = None
+        if record is not None:
+            give_back(record.release())
 
     def backward(self, d_out: ArrayLike) -> FloatArray | tuple[FloatArray, ...]:
         """Backpropagate ``d_out`` through the last forward pass; add the parameters' gradients.
