@@ -16,18 +16,17 @@ so that NumPy spends its time in matrix products instead of memory traffic and P
    outputs are written into a ``(B, L, h, d_k)`` buffer, which *is* the combined ``(B, L, d)``.
 4. **Tiles of about a megabyte of scores** ``(heads, rows)``, written by the product into the
    weights array (or a buffer of the thread's) and normalised there while in the CPU cache.
-   Softmax needs no shift when nothing can overflow: ``|q·k| <= |q| |k|``, so when a tile's
-   largest query norm times its largest key norm is at most 60 (600 in float64), every
-   ``exp(score)`` is a normal number and the tile is exponentiated as it is -- no maximum, no
-   subtraction, no overflow check. Otherwise (and with a float mask) the tile is shifted by its
-   maximum, and if some rows lie so far below it that their exponentials would underflow, by
-   each row's own. Row sums are a product with a vector of ones (5x faster than ``sum``).
+   Softmax does not change when a row is shifted by any constant, and needs no shift at all
+   while no score exceeds 60 (600 in float64): then the tile is exponentiated as it is, else
+   shifted by its largest score -- one maximum per tile, not per row. Rows so far below that
+   their exponentials would underflow (found by their sums) are redone with their own maxima.
+   Row sums are a product with a vector of ones (5x faster than ``sum(axis=-1)``).
 5. **One run on the threads** for the three stages -- projection rows, attention tiles, output
    rows -- one thread per core, the BLAS kept to one thread meanwhile (:mod:`.threads`).
 6. **Work arrays reused** within a byte budget (:mod:`.scratch`); what a call returns is new.
-7. **Cheap checks.** The caller validated the inputs. Scores are checked for overflow only when
-   the norms allow it; ``+inf`` from a float mask shows in the tile's maximum; each block of
-   output rows is checked once, while in cache.
+7. **Cheap checks.** The caller validated the inputs. An overflowing score shows in the tile's
+   minimum (before the mask) or maximum (after it); each block of output rows is checked once,
+   while in cache.
 
 Every array stays in the input dtype: float32 in, float32 throughout.
 """
@@ -47,9 +46,10 @@ from helpers.fastpath.tiled_matmul import chunks, tiles_of
 from helpers.rope import apply_rope
 
 TILE_ELEMENTS = 1 << 18
-"""Scores per tile (see :data:`helpers.fastpath.tiled_matmul.TILE_ELEMENTS`)."""
+"""Scores per tile of the forward pass: 256 Ki floats = 1 MiB in float32, half of a recent
+core's L2 cache, large enough that Python's cost per tile is small."""
 EXP_SAFE = {np.dtype(np.float32): 60.0, np.dtype(np.float64): 600.0}
-"""Largest ``|score|`` whose exponential is a normal number with room to sum many of them."""
+"""Largest score exponentiated without a shift: ``e^60`` (``e^600``) leaves room to sum many."""
 
 Alloc = Callable[[str, tuple[int, ...], np.dtype], FloatArray]
 
@@ -209,8 +209,7 @@ def attend(
 
     ones = np.ones(L_k, dtype=dtype)
     limit = EXP_SAFE[np.dtype(dtype)]
-    floor = L_k * math.exp(-limit)  # see the shifted branch below
-    big = 0.5 * float(np.finfo(dtype).max)
+    floor = L_k * math.exp(-limit)  # see the per-row branch below
     keep_scale = 0.0 if dropout_p >= 1.0 else 1.0 / (1.0 - dropout_p)
 
     def mask_into(s: FloatArray, bi: int, h0: int, h1: int, r0: int, r1: int) -> None:
@@ -223,8 +222,7 @@ def attend(
         group_of = None  # (batch, first head) whose keys this thread's loop holds
         for bi, h0, h1, r0, r1 in tiles[start:stop]:
             if group_of != (bi, h0):
-                K_g, V_g = K[bi, h0:h1], V[bi, h0:h1]  # (g, L_k, d_k)
-                k_norm, group_of = max_norm(K_g), (bi, h0)
+                K_g, V_g, group_of = K[bi, h0:h1], V[bi, h0:h1], (bi, h0)  # (g, L_k, d_k)
             Q_t = Q[bi, h0:h1, r0:r1]  # (g, R, d_k)
             if P is not None:
                 s = P[bi, h0:h1, r0:r1]  # (g, R, L_k): scores, then weights, in place
@@ -232,33 +230,29 @@ def attend(
                 flat = _scratch.work_array("tile", (group * rows * L_k,), dtype)
                 s = flat[:(h1 - h0) * (r1 - r0) * L_k].reshape(h1 - h0, r1 - r0, L_k)
             np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)  # BLAS reads K^T as it is
-            bound = max_norm(Q_t) * k_norm  # >= every |score|; NaN if Q or K is not finite
-            if add is None and bound <= limit:
-                mask_into(s, bi, h0, h1, r0, r1)
-                np.exp(s, out=s)  # each in [e^-60, e^60] (or 0 where masked)
-                total = np.matmul(s, ones)  # (g, R) row sums
-            else:
-                if not bound < big and not np.isfinite(s).all():
-                    raise overflow_error(dtype, "the attention scores")
-                mask_into(s, bi, h0, h1, r0, r1)
-                # One shift for the whole tile, its largest score (+inf if a float mask overflowed)
-                top = float(s.max())
+            top = float(s.max())
+            if not (-np.inf < float(s.min()) and top < np.inf):  # checked before the mask
+                raise overflow_error(dtype, "the attention scores")
+            mask_into(s, bi, h0, h1, r0, r1)
+            if add is not None:
+                top = float(s.max())  # +inf if adding the float mask overflowed
                 if not top < np.inf:
-                    raise overflow_error(dtype, "the scores plus the mask")
-                s -= top if top > -np.inf else 0.0  # -inf: every score of the tile is masked
+                    raise overflow_error(dtype, "the attention scores plus the mask")
+            if top > limit:  # shift the tile by its largest (unmasked) score
+                s -= top
+            np.exp(s, out=s)  # each <= e^60 (e^600): no overflow, even summed
+            total = np.matmul(s, ones)  # (g, R) row sums
+            if not (total >= floor).all():
+                # A row whose sum is below floor has its largest score more than 60 (600) below
+                # the shift, so its exponentials lose precision (a fully masked row sums to 0):
+                # redo this tile with each row's own maximum.
+                np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)
+                mask_into(s, bi, h0, h1, r0, r1)
+                peak = s.max(axis=-1, keepdims=True)  # (g, R, 1)
+                peak[peak == -np.inf] = 0.0  # fully masked row: exp(-inf - 0) = 0, not NaN
+                s -= peak
                 np.exp(s, out=s)
                 total = np.matmul(s, ones)
-                if not (total >= floor).all():
-                    # A row whose sum is below floor has its maximum more than 60 (600) below the
-                    # tile's, so its exponentials lose precision (a masked row sums to 0): redo
-                    # this tile with each row's own maximum.
-                    np.matmul(Q_t, K_g.transpose(0, 2, 1), out=s)
-                    mask_into(s, bi, h0, h1, r0, r1)
-                    peak = s.max(axis=-1, keepdims=True)  # (g, R, 1)
-                    peak[peak == -np.inf] = 0.0  # fully masked row: exp(-inf - 0) = 0, not NaN
-                    s -= peak
-                    np.exp(s, out=s)
-                    total = np.matmul(s, ones)
             if total.min() > 0:
                 s *= (1.0 / total)[..., np.newaxis]  # rows sum to 1
             else:  # a fully masked row: zero weights
@@ -294,7 +288,3 @@ def attend(
     run_blocks([f for f, _ in stages], [n for _, n in stages], workers)
     return Attention(projections, Q, K, V, P, Pd, heads, out.reshape(B, L_q, d))
 
-
-def max_norm(x: FloatArray) -> float:
-    """Largest Euclidean norm of the rows of ``x (..., n, d_k)`` (0 for none)."""
-    return float(np.sqrt(np.einsum("...k,...k->...", x, x).max())) if x.size else 0.0

@@ -130,9 +130,9 @@ def give_back(arrays: dict[str, np.ndarray]) -> None:
     refers to it: no record, no view (a view refers to its base)."""
     holder = _holder()
     for name in list(arrays):
-        array = arrays.pop(name)
-        if sys.getrefcount(array) == 2 and name not in holder.arrays:  # `array` and the argument
-            _keep(holder, name, array)
+        array = arrays.pop(name, None)  # None: another thread gave it back first
+        if array is not None and sys.getrefcount(array) == 2 and name not in holder.arrays:
+            _keep(holder, name, array)  # referred to by `array` and the argument only
 
 
 def keep_only(names: Iterable[str]) -> None:

@@ -86,15 +86,19 @@ def layer_backward(
     if rec.has_bias:
         grads["b_o"] = np.empty(d, dtype)
 
-    # Stage 1: dH = d_out W_o^T by rows; dW_o = H^T d_out (and db_o) by columns.
+    # Stage 1: dH = d_out W_o^T and D = rowsum(dP * P) = dH . H (per query and head, the
+    # identity above) by rows; dW_o = H^T d_out (and db_o) by columns.
     first = [("rows", r0, r1) for r0, r1 in chunks(B * L_q, workers)] + [
         ("columns", c0, c1) for c0, c1 in chunks(d, workers)]
-    dH2 = dH.reshape(B * L_q, d)
+    dH2, H3 = dH.reshape(B * L_q, d), rec.heads.reshape(B * L_q, h, d_k)
+    D = np.empty((B, L_q, h), dtype)
 
     def output_grads(start: int, stop: int) -> None:
         for how, i0, i1 in first[start:stop]:
             if how == "rows":
                 np.matmul(dO2[i0:i1], rec.W_o.T, out=dH2[i0:i1])
+                np.einsum("rhk,rhk->rh", dH2[i0:i1].reshape(-1, h, d_k), H3[i0:i1],
+                          out=D.reshape(B * L_q, h)[i0:i1])
             else:
                 np.matmul(H2.T, dO2[:, i0:i1], out=grads["W_o"][:, i0:i1])
                 if rec.has_bias:
@@ -109,7 +113,7 @@ def layer_backward(
             dp.fill(0.0)
 
     def attention_grads(start: int, stop: int) -> None:
-        attention_backward_units(rec, dH, dQ, dK, dV, units[start:stop], rows, group)
+        attention_backward_units(rec, dH, D, dQ, dK, dV, units[start:stop], rows, group)
 
     # Stage 3: weight gradients of each fused projection by columns, input gradients by rows.
     dW = [np.empty((p.x.shape[2], p.W.shape[1]), dtype) for p in rec.projections]
@@ -159,14 +163,13 @@ def layer_backward(
 
 
 def attention_backward_units(
-    rec: ForwardRecord, dH: FloatArray, dQ: FloatArray, dK: FloatArray, dV: FloatArray,
-    units: list[tuple[int, int, int]], rows: int, group: int,
+    rec: ForwardRecord, dH: FloatArray, D: FloatArray, dQ: FloatArray, dK: FloatArray,
+    dV: FloatArray, units: list[tuple[int, int, int]], rows: int, group: int,
 ) -> None:
     """Write ``dQ, dK, dV (B, L, h, d_k)`` (views) for the ``(batch, first head, last head)``
-    units from ``dH (B, L_q, h, d_k)``, in tiles of ``rows`` query rows."""
-    Q, K, V, P, Pd, heads = rec.Q, rec.K, rec.V, rec.weights, rec.dropped, rec.heads
+    units from ``dH (B, L_q, h, d_k)`` and ``D (B, L_q, h)``, in tiles of ``rows`` query rows."""
+    Q, K, V, P, Pd = rec.Q, rec.K, rec.V, rec.weights, rec.dropped
     L_q, L_k = Q.shape[2], K.shape[2]
-    H = heads.reshape(*heads.shape[:2], Q.shape[1], Q.shape[3])  # (B, L_q, h, d_k)
     dropout = Pd is not P
     flat = scratch.work_array("gradient tile", (group * rows * L_k,), dH.dtype)
     for bi, h0, h1 in units:
@@ -176,8 +179,7 @@ def attention_backward_units(
         for r0 in range(0, L_q, rows):
             r1 = min(r0 + rows, L_q)
             dH_t = dH[bi, r0:r1, h0:h1].transpose(1, 0, 2)  # (g, R, d_k)
-            # D = rowsum(dP * P) = dH . H per query row, (g, R, 1)
-            D_t = np.einsum("grk,grk->gr", dH_t, H[bi, r0:r1, h0:h1].transpose(1, 0, 2))
+            D_t = D[bi, r0:r1, h0:h1].T  # (g, R)
             P_t, Pd_t = P[bi, h0:h1, r0:r1], Pd[bi, h0:h1, r0:r1]  # (g, R, L_k)
             if r0 == 0:
                 np.matmul(Pd_t.transpose(0, 2, 1), dH_t, out=dV_g)  # (g, L_k, d_k)
