@@ -175,15 +175,15 @@ def attend(
     views = {n: p.heads(n) for p in projections for n in p.names}
     Q, K, V = views["q"], views["k"], views["v"]  # (B, h, L, d_k) strided views
 
-    shape = (B, h, L_q, L_k)
+    shape, new = (B, h, L_q, L_k), _scratch.new_array  # new memory for what is returned
     P = Pd = None
     if weights != "none":
         new_last = weights == "returned"
-        P = np.empty(shape, dtype) if new_last and not dropout_p else alloc("weights", shape, dtype)
-        Pd = P if not dropout_p else (np.empty(shape, dtype) if new_last
+        P = new(shape, dtype) if new_last and not dropout_p else alloc("weights", shape, dtype)
+        Pd = P if not dropout_p else (new(shape, dtype) if new_last
                                       else alloc("dropped", shape, dtype))
     heads = alloc("heads", (B, L_q, h, d_k), dtype)
-    out = np.empty((B * L_q, d), dtype=dtype)
+    out = new((B * L_q, d), dtype)
     hide = add = None
     if mask is not None and mask.dtype.kind == "b":
         hide = np.broadcast_to(~mask, shape)  # True = must not attend

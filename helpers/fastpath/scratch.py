@@ -36,9 +36,11 @@ PER_THREAD_BYTES = 16 * MiB
 """Largest total a thread keeps: a training step at B=8, L=128, d=256 in float32 (13 MiB)."""
 TOTAL_BYTES = 32 * MiB
 """Largest total all threads together keep."""
-SYSTEM_BYTES = MiB
-"""Arrays from this size on come from the system (``mmap``), not from ``malloc``."""
+SYSTEM_BYTES = 4 * MiB
+"""Work arrays from this size on come from the system (``mmap``), not from ``malloc``: from
+4 MiB on, huge pages make their page faults few (below, ``malloc``'s reuse is cheaper)."""
 
+HUGE_PAGE = 2 * MiB
 _lock = threading.RLock()  # re-entrant: a finalizer may run while this thread holds it
 _total = [0]  # bytes kept by all threads
 _holders: weakref.WeakSet[_Holder] = weakref.WeakSet()
@@ -72,18 +74,19 @@ def _holder() -> _Holder:
 
 def new_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised array; from ``SYSTEM_BYTES`` on, backed by its own anonymous ``mmap``
-    (freed: given back to the system at once; ``MADV_HUGEPAGE``: few page faults)."""
+    (freed: given back to the system at once; on Linux in huge pages: few page faults).
+    The fast path returns arrays made here too, so that they do not stay in a thread's arena."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < SYSTEM_BYTES:
         return np.empty(shape, dtype=dtype)
-    if hasattr(mmap, "MAP_PRIVATE"):  # private: shared anonymous memory gets no huge pages
-        buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    else:
-        buffer = mmap.mmap(-1, nbytes)
-    if hasattr(mmap, "MADV_HUGEPAGE"):
-        buffer.madvise(mmap.MADV_HUGEPAGE)
-    return np.ndarray(shape, dtype=dtype, buffer=buffer)
+    if not hasattr(mmap, "MADV_HUGEPAGE"):
+        return np.ndarray(shape, dtype=dtype, buffer=mmap.mmap(-1, nbytes))
+    # private (shared anonymous memory gets no huge pages), starting on a 2 MiB boundary
+    buffer = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buffer.madvise(mmap.MADV_HUGEPAGE)
+    offset = -np.frombuffer(buffer, np.uint8, 1).ctypes.data % HUGE_PAGE
+    return np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
 
 
 def _drop(holder: _Holder, name: str) -> np.ndarray | None:
