@@ -175,15 +175,15 @@ def attend(
     views = {n: p.heads(n) for p in projections for n in p.names}
     Q, K, V = views["q"], views["k"], views["v"]  # (B, h, L, d_k) strided views
 
-    shape, new = (B, h, L_q, L_k), _scratch.new_array  # new memory for what is returned
+    shape = (B, h, L_q, L_k)
     P = Pd = None
-    if weights != "none":
-        new_last = weights == "returned"
-        P = new(shape, dtype) if new_last and not dropout_p else alloc("weights", shape, dtype)
-        Pd = P if not dropout_p else (new(shape, dtype) if new_last
+    if weights != "none":  # what is returned is new memory (malloc's: reused call after call)
+        last = weights == "returned"
+        P = np.empty(shape, dtype) if last and not dropout_p else alloc("weights", shape, dtype)
+        Pd = P if not dropout_p else (np.empty(shape, dtype) if last
                                       else alloc("dropped", shape, dtype))
     heads = alloc("heads", (B, L_q, h, d_k), dtype)
-    out = new((B * L_q, d), dtype)
+    out = np.empty((B * L_q, d), dtype)
     hide = add = None
     if mask is not None and mask.dtype.kind == "b":
         hide = np.broadcast_to(~mask, shape)  # True = must not attend
@@ -191,11 +191,19 @@ def attend(
         add = np.broadcast_to(mask, shape)  # additive, already in the scores' dtype
 
     workers = num_workers()
+    # Whole batch elements per thread when they divide evenly: each thread projects, attends
+    # and projects back its own sequences, with no wait between the stages and the projections
+    # still in its cache. Otherwise (one sequence, say) every stage is shared by all threads.
+    whole = B % workers == 0 and rope_base is None
     proj_items = [(job, r0, r1) for job in jobs for r0, r1 in chunks(len(job[0]), workers)]
+    out_items = chunks(B * L_q, workers)
+    if whole:
+        proj_items = [(job, bi * len(job[0]) // B, (bi + 1) * len(job[0]) // B)
+                      for bi in range(B) for job in jobs]
+        out_items = [(bi * L_q, (bi + 1) * L_q) for bi in range(B)]
     rows, group = tiles_of(B, h, L_q, L_k, TILE_ELEMENTS)
     tiles = [(bi, h0, min(h0 + group, h), r0, min(r0 + rows, L_q)) for bi in range(B)
              for h0 in range(0, h, group) for r0 in range(0, L_q, rows)] if L_k else []
-    out_items = chunks(B * L_q, workers)
     if not L_k:
         heads.fill(0.0)  # no key to attend to: zero weights, zero heads, output b_o
 
@@ -279,9 +287,17 @@ def attend(
             if not np.isfinite(out[r0:r1]).all():
                 raise overflow_error(dtype, "the output (a value or output projection)")
 
+    def sequences(start: int, stop: int) -> None:  # batch elements start .. stop-1, whole
+        n, t = len(jobs), len(tiles) // B
+        project_rows(start * n, stop * n)
+        attend_tiles(start * t, stop * t)
+        output_rows(start, stop)
+
     stages = [(project_rows, len(proj_items)), (attend_tiles, len(tiles)),
               (output_rows, len(out_items))]
-    if rope_base is not None:  # rotate queries and keys between the projection and attention
+    if whole:
+        stages = [(sequences, B)]
+    elif rope_base is not None:  # rotate queries and keys between the projection and attention
         run_blocks([project_rows], [len(proj_items)], workers)
         Q, K = apply_rope(Q, np.arange(L_q), rope_base), apply_rope(K, np.arange(L_k), rope_base)
         stages = stages[1:]

@@ -124,7 +124,7 @@ def layer_backward(
         i, j = slot[names[0]]
         p = rec.projections[i]
         cols = slice(j * d, (j + len(names)) * d)  # the argument's projections, adjacent
-        inputs.append(scratch.new_array(p.x.shape, dtype))
+        inputs.append(np.empty(p.x.shape, dtype))
         last += [(inputs[-1].reshape(-1, p.x.shape[2]), i, cols, r0, r1)
                  for r0, r1 in chunks(B * p.x.shape[1], workers)]
     last += [(None, i, None, c0, c1) for i, p in enumerate(rec.projections)
