@@ -22,9 +22,7 @@ from helpers.mha.parameters import (
     init_parameters,
 )
 
-_HANDOVER = threading.Lock()
-"""Guards the hand-over of a layer's forward record between threads (one lock for all layers:
-a lock attribute would stop layers from being deep-copied)."""
+_HANDOVER = threading.Lock()  # a layer's record between threads (an attribute would not copy)
 
 
 class MultiHeadAttention:
@@ -264,11 +262,10 @@ class MultiHeadAttention:
     __call__ = forward
 
     # ------------------------------------------------------------------ backward
-    def _release(self, record: ForwardRecord | None = None,
-                 locked: np.ndarray | None = None) -> None:
-        """Replace the record of the last forward pass (by none, by default): its returned
-        weights become writable again, its work arrays go back to the thread's reuse
-        (:mod:`helpers.fastpath.scratch`)."""
+    def _release(self, record: ForwardRecord | None = None, locked: np.ndarray | None = None
+                 ) -> None:
+        """Replace the last forward pass's record (default: by none); its returned weights
+        become writable, its work arrays go back to reuse (:mod:`helpers.fastpath.scratch`)."""
         with _HANDOVER:
             old, self._record = self._record, record
             unlock, self._locked = self._locked, locked
