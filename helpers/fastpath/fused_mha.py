@@ -194,13 +194,13 @@ def attend(
     # Whole batch elements per thread when they divide evenly: each thread projects, attends
     # and projects back its own sequences, with no wait between the stages and the projections
     # still in its cache. Otherwise (one sequence, say) every stage is shared by all threads.
-    whole = B % workers == 0 and rope_base is None
+    whole, blocks = B % workers == 0 and rope_base is None, chunks(B, workers)
     proj_items = [(job, r0, r1) for job in jobs for r0, r1 in chunks(len(job[0]), workers)]
     out_items = chunks(B * L_q, workers)
-    if whole:
-        proj_items = [(job, bi * len(job[0]) // B, (bi + 1) * len(job[0]) // B)
-                      for bi in range(B) for job in jobs]
-        out_items = [(bi * L_q, (bi + 1) * L_q) for bi in range(B)]
+    if whole:  # item i of each list: batch elements blocks[i] (the same rows as otherwise)
+        proj_items = [(job, b0 * len(job[0]) // B, b1 * len(job[0]) // B)
+                      for b0, b1 in blocks for job in jobs]
+        out_items = [(b0 * L_q, b1 * L_q) for b0, b1 in blocks]
     rows, group = tiles_of(B, h, L_q, L_k, TILE_ELEMENTS)
     tiles = [(bi, h0, min(h0 + group, h), r0, min(r0 + rows, L_q)) for bi in range(B)
              for h0 in range(0, h, group) for r0 in range(0, L_q, rows)] if L_k else []
@@ -287,16 +287,17 @@ def attend(
             if not np.isfinite(out[r0:r1]).all():
                 raise overflow_error(dtype, "the output (a value or output projection)")
 
-    def sequences(start: int, stop: int) -> None:  # batch elements start .. stop-1, whole
-        n, t = len(jobs), len(tiles) // B
-        project_rows(start * n, stop * n)
-        attend_tiles(start * t, stop * t)
-        output_rows(start, stop)
+    def sequences(start: int, stop: int) -> None:  # blocks of whole batch elements
+        n, t = len(jobs), len(tiles) // max(B, 1)
+        for i in range(start, stop):
+            project_rows(i * n, (i + 1) * n)
+            attend_tiles(blocks[i][0] * t, blocks[i][1] * t)
+            output_rows(i, i + 1)
 
     stages = [(project_rows, len(proj_items)), (attend_tiles, len(tiles)),
               (output_rows, len(out_items))]
     if whole:
-        stages = [(sequences, B)]
+        stages = [(sequences, len(blocks))]
     elif rope_base is not None:  # rotate queries and keys between the projection and attention
         run_blocks([project_rows], [len(proj_items)], workers)
         Q, K = apply_rope(Q, np.arange(L_q), rope_base), apply_rope(K, np.arange(L_k), rope_base)
