@@ -455,3 +455,26 @@ def test_large_arrays_come_from_the_system_on_huge_page_boundaries():
     assert a.ctypes.data % scratch.HUGE_PAGE == 0 and a.flags.writeable and not a.flags.owndata
     small = scratch.new_array((16,), np.float32)
     assert small.flags.owndata
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_whole_sequence_and_staged_schedules_agree(dtype, monkeypatch):
+    # 4 sequences on 1 or 2 threads: whole sequences per thread in the forward pass; on 3:
+    # every stage shared. The backward pass splits its stages differently on each.
+    import helpers.mha.backward as backward
+
+    rng = np.random.default_rng(15)
+    x, g = (rng.standard_normal((4, 10, 16)).astype(dtype) for _ in range(2))
+    kv = rng.standard_normal((4, 7, 16)).astype(dtype)
+    mask = rng.random((4, 1, 10, 7)) < 0.7
+    results = []
+    for n in (1, 2, 3):
+        for module in (parallel, fast_mha, backward):
+            monkeypatch.setattr(module, "num_workers", lambda n=n: n)
+        layer = MultiHeadAttention(16, 4, seed=4, dtype=dtype)
+        out, w = layer(x, kv, mask=mask)
+        results.append((out, w, *layer.backward(g), *layer.grads.values()))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol * max(1.0, np.abs(a).max()))
