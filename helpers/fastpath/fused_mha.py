@@ -1,33 +1,28 @@
 r"""The fast path of multi-head attention: one forward pass behind ``multi_head_attention`` and
 the layer (:class:`helpers.MultiHeadAttention`, which keeps what its backward pass needs).
 
-It computes what the readable version (:func:`helpers.multihead.project_and_attend_reference`)
-computes -- project, split heads, scaled dot-product attention per head, combine, project --
-equal within float rounding (the tests compare them). What differs is how the work is laid out,
-so that NumPy spends its time in matrix products instead of memory traffic and Python:
+It computes what :func:`helpers.multihead.project_and_attend_reference` computes -- project,
+split heads, attend per head, combine, project -- equal within float rounding (the tests
+compare them), laid out so that NumPy spends its time in matrix products:
 
-1. **One fused projection per distinct input.** For self-attention ``x @ [s W_q | W_k | W_v]``
-   is one ``(B·L, d) @ (d, 3d)`` product; ``[W_k | W_v]`` when keys and values come from one
-   array (the same memory counts as the same input). The concatenation is made afresh on every
-   call (``O(d²)``), so a weight changed in place is never served stale.
-2. **The scale** ``s = 1/\sqrt{d_k}`` **folded into** ``W_q``: ``d²`` multiplications instead
-   of ``B·h·L²``.
-3. **Heads as strided views** of the ``(B, L, n, h, d_k)`` projection, never copied. The heads'
-   outputs are written into a ``(B, L, h, d_k)`` buffer, which *is* the combined ``(B, L, d)``.
+1. **One fused projection per distinct input** (the same memory counts as the same input):
+   ``x @ [s W_q | W_k | W_v]`` is one ``(B·L, d) @ (d, 3d)`` product for self-attention. The
+   concatenation is made on every call (``O(d²)``): a weight changed in place is never stale.
+2. **The scale** ``s = 1/\sqrt{d_k}`` **folded into** ``W_q``: ``d²`` products, not ``B·h·L²``.
+3. **Heads as strided views** of the ``(B, L, n, h, d_k)`` projection, never copied; the heads'
+   outputs go into a ``(B, L, h, d_k)`` buffer, which *is* the combined ``(B, L, d)``.
 4. **Tiles of about a megabyte of scores** ``(heads, rows)``, written by the product into the
-   weights array (or a buffer of the thread's) and normalised there while in the CPU cache.
-   Softmax does not change when a row is shifted by any constant, and needs no shift at all
-   while no score exceeds 60 (600 in float64): then the tile is exponentiated as it is, else
-   shifted by its largest score -- one maximum per tile, not per row. Rows so far below that
-   their exponentials would underflow (found by their sums) are redone with their own maxima.
-   Row sums are a product with a vector of ones (5x faster than ``sum(axis=-1)``).
-5. **One run on the threads** for the three stages -- projection rows, attention tiles, output
-   rows -- one thread per core, the BLAS kept to one thread meanwhile (:mod:`.threads`).
+   weights (or a buffer of the thread's) and normalised there while in the CPU cache. Softmax
+   does not change when a row is shifted by a constant, and needs no shift while no score
+   exceeds 60 (600 in float64): the tile is exponentiated as it is, else shifted by its largest
+   score -- one maximum per tile, not per row; rows whose sums show that their exponentials
+   underflowed are redone with their own maxima. Row sums are a product with ones.
+5. **Threads without waits**: when the batch divides among the threads, each projects, attends
+   and projects back its own block of sequences; otherwise every stage is shared by the threads
+   in turn. The BLAS is kept to one thread meanwhile (:mod:`.threads`).
 6. **Work arrays reused** within a byte budget (:mod:`.scratch`); what a call returns is new.
 7. **Cheap checks.** The caller validated the inputs. An overflowing score shows in the tile's
-   minimum (before the mask) or maximum (after it); each block of output rows is checked once,
-   while in cache.
-
+   minimum (before the mask) or maximum (after it); output rows are checked while in cache.
 Every array stays in the input dtype: float32 in, float32 throughout.
 """
 
