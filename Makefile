@@ -128,10 +128,12 @@ test-site: html
 
 # helpers vs PyTorch, tiled vs dense; prints a table, writes outputs/benchmark.{md,png};
 # then one training step (forward + backward) against autograd: outputs/benchmark_training.md;
+# then the memory a pool of user threads keeps (a section of outputs/benchmark.md);
 # then dense, tiled and linear attention against the sequence length (log-log slopes).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_attention.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_thread_memory.py
 	$(BIN)/python benchmarks/bench_linear.py
 
 clean:

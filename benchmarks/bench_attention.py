@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_report.py lies beside this file
-from bench_report import HEAD_DIM, build_report, mha_flops, plot_report
+from bench_report import HEAD_DIM, build_report, mha_flops, numpy_setup, plot_report, torch_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -136,7 +136,6 @@ def task_matmul(n: int, warmup: int, reps: int) -> dict[str, Any]:
 def task_numpy_mha(sizes: list[list[int]], warmup: int, reps: int,
                    min_seconds: float = 0.0) -> dict[str, Any]:
     from helpers import multi_head_attention
-    from helpers.fastpath.threads import num_workers
 
     results = []
     for batch, seq, d_model, heads in sizes:
@@ -146,7 +145,7 @@ def task_numpy_mha(sizes: list[list[int]], warmup: int, reps: int,
             return multi_head_attention(x, *weights, heads)
 
         results.append(median_time(call, warmup, reps, min_seconds))
-    return {"results": results, "threads": num_workers(), "version": np.__version__}
+    return {"results": results, "setup": numpy_setup(), "version": np.__version__}
 
 
 def task_torch_mha(sizes: list[list[int]], warmup: int, reps: int,
@@ -164,7 +163,7 @@ def task_torch_mha(sizes: list[list[int]], warmup: int, reps: int,
                 return module(xt, xt, xt, need_weights=True, average_attn_weights=False)
 
         results.append(median_time(call, warmup, reps, min_seconds))
-    return {"results": results, "threads": torch.get_num_threads(), "version": torch.__version__}
+    return {"results": results, "setup": torch_setup(), "version": torch.__version__}
 
 
 def task_attention(method: str, length: int, warmup: int, reps: int) -> dict[str, Any]:
@@ -271,7 +270,8 @@ def measure_mha(cfg: Config) -> dict[str, Any]:
         best[lib] = {
             "median": [min(r["results"][i]["median"] for r in runs) for i in range(len(sizes))],
             "min": [min(r["results"][i]["min"] for r in runs) for i in range(len(sizes))],
-            "threads": runs[0]["threads"],
+            "rounds": [[r["results"][i]["median"] for r in runs] for i in range(len(sizes))],
+            "setup": runs[0]["setup"],
             "version": runs[0]["version"],
         }
     return best

@@ -17,6 +17,49 @@ MiB = 2**20
 HEAD_DIM = 64  # d of the one-head tiled/dense comparison
 
 
+def numpy_setup() -> str:
+    """This process's NumPy: its BLAS (as threadpoolctl sees it) and the fast path's threads."""
+    from threadpoolctl import threadpool_info
+
+    from helpers.fastpath import blas_pin
+    from helpers.fastpath.threads import num_workers
+
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    lib = (f"{blas[0]['internal_api']} {blas[0]['version']}, "
+           f"{blas[0].get('architecture') or 'unknown'} kernel") if blas else "an unknown BLAS"
+    workers = num_workers()
+    if blas_pin.available() and workers > 1:
+        return f"{lib}; {workers} threads of the fast path, each product on 1 BLAS thread"
+    return f"{lib}; {workers} thread(s) of the fast path, BLAS {blas[0]['num_threads']} thread(s)"
+
+
+def torch_setup() -> str:
+    """How this process's PyTorch computes: its BLAS, CPU capability and intra-op threads."""
+    import torch
+
+    blas = next((part.split("=")[1] for part in torch.__config__.show().replace(",", " ").split()
+                 if part.startswith("BLAS_INFO=")), "unknown")
+    return (f"{blas} BLAS, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+            f"{torch.get_num_threads()} threads")
+
+
+def replace_section(path: Path, title: str, section: str) -> None:
+    """Write ``section`` (starting with ``title``) into the Markdown report at ``path``, in place
+    of a previous section of that title (it runs to the next ``## ``), or at its end."""
+    text = path.read_text() if path.exists() else "# Attention benchmark\n"
+    if title in text:
+        before, _, after = text.partition(title)
+        rest = after.split("\n## ", 1)
+        text = before.rstrip("\n") + "\n" + ("\n## " + rest[1] if len(rest) > 1 else "")
+    path.write_text(text.rstrip("\n") + "\n\n" + section)
+
+
+def ratio_range(ours: Sequence[float], theirs: Sequence[float]) -> str:
+    """The NumPy/PyTorch ratio of each round (round i of one against round i of the other)."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return f"{min(ratios):.2f}–{max(ratios):.2f}" if len(ratios) > 1 else f"{ratios[0]:.2f}"
+
+
 def mha_flops(batch: int, seq: int, d_model: int) -> int:
     """FLOPs of one MHA forward: 4 projections of ``2·B·L·d²``, ``QK^T`` and ``PV`` ``2·B·L²·d``."""
     return 4 * 2 * batch * seq * d_model**2 + 2 * 2 * batch * seq**2 * d_model
@@ -51,8 +94,8 @@ def build_report(cfg: Any, matmul: dict[str, Any], mha: dict[str, Any],
         f"- Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
         f"Python {platform.python_version()}, NumPy {np.__version__}"
         + (f", PyTorch {mha['torch_mha']['version']}" if "torch_mha" in mha else ""),
-        f"- Threads: NumPy path {mha['numpy_mha']['threads']}"
-        + (f", PyTorch {mha['torch_mha']['threads']}" if "torch_mha" in mha else ""),
+        f"- NumPy: {mha['numpy_mha']['setup']}",
+        *([f"- PyTorch: {mha['torch_mha']['setup']}"] if "torch_mha" in mha else []),
         f"- float32 matmul rate ({cfg.matmul_n}³ in NumPy): **{peak:.0f} GFLOP/s** "
         f"(median {fmt_ms(matmul['median'])} ms)",
         f"- Timing: {cfg.warmup} warm-up calls, then the median of at least {cfg.reps} calls "
@@ -71,13 +114,15 @@ def build_report(cfg: Any, matmul: dict[str, Any], mha: dict[str, Any],
         if "torch_mha" in mha:
             t_pt = mha["torch_mha"]["median"][i]
             row += [fmt_ms(t_pt), f"{flops / t_pt / 1e9:.0f}", f"{flops / t_pt / 1e9 / peak:.0%}",
-                    f"**{t_np / t_pt:.2f}**"]
+                    f"**{t_np / t_pt:.2f}**", ratio_range(mha["numpy_mha"]["rounds"][i],
+                                                         mha["torch_mha"]["rounds"][i])]
         else:
-            row += ["n/a"] * 4
+            row += ["n/a"] * 5
         rows.append(row)
     parts.append(markdown_table(
         ["(batch, seq, d_model, heads)", "GFLOP", "NumPy ms", "NumPy GFLOP/s", "NumPy % matmul",
-         "PyTorch ms", "PyTorch GFLOP/s", "PyTorch % matmul", "NumPy / PyTorch"], rows))
+         "PyTorch ms", "PyTorch GFLOP/s", "PyTorch % matmul", "NumPy / PyTorch",
+         "ratio per round"], rows))
     parts += ["", f"## Tiled against dense attention (one head, d = {HEAD_DIM}, float32)", ""]
     rows = []
     for j, length in enumerate(cfg.tiled_lengths):

@@ -40,7 +40,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_attention import MHA_SIZES, median_time, mha_inputs
-from bench_report import fmt_ms, markdown_table, mha_flops
+from bench_report import (
+    fmt_ms,
+    markdown_table,
+    mha_flops,
+    numpy_setup,
+    ratio_range,
+    replace_section,
+    torch_setup,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -110,15 +118,13 @@ def torch_step(module: Any, xt: Any, d_out_t: Any) -> tuple[Any, list]:
 # ============================================================================ child tasks
 def task_numpy(sizes: list[list[int]], warmup: int, reps: int,
                min_seconds: float = 0.0) -> dict[str, Any]:
-    from helpers.fastpath.threads import num_workers
-
     results = []
     for batch, seq, d_model, heads in sizes:
         x, weights = mha_inputs(batch, seq, d_model)
         layer, d_out = numpy_layer(d_model, heads, weights), upstream_gradient(batch, seq, d_model)
         results.append(median_time(lambda layer=layer, x=x, d_out=d_out:
                                    numpy_step(layer, x, d_out), warmup, reps, min_seconds))
-    return {"results": results, "threads": num_workers(), "version": np.__version__}
+    return {"results": results, "setup": numpy_setup(), "version": np.__version__}
 
 
 def task_torch(sizes: list[list[int]], warmup: int, reps: int,
@@ -133,7 +139,7 @@ def task_torch(sizes: list[list[int]], warmup: int, reps: int,
         d_out_t = torch.from_numpy(upstream_gradient(batch, seq, d_model))
         results.append(median_time(lambda module=module, xt=xt, d_out_t=d_out_t:
                                    torch_step(module, xt, d_out_t), warmup, reps, min_seconds))
-    return {"results": results, "threads": torch.get_num_threads(), "version": torch.__version__}
+    return {"results": results, "setup": torch_setup(), "version": torch.__version__}
 
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {"numpy": task_numpy, "torch": task_torch}
@@ -185,7 +191,7 @@ def measure(cfg: Config) -> dict[str, Any]:
     return {lib: {
         "median": [min(r["results"][i]["median"] for r in rs) for i in range(len(sizes))],
         "rounds": [[r["results"][i]["median"] for r in rs] for i in range(len(sizes))],
-        "threads": rs[0]["threads"], "version": rs[0]["version"],
+        "setup": rs[0]["setup"], "version": rs[0]["version"],
     } for lib, rs in runs.items()}
 
 
@@ -195,21 +201,20 @@ def build_section(cfg: Config, result: dict[str, Any], agreement: float) -> str:
     for i, (batch, seq, d_model, heads) in enumerate(cfg.sizes):
         flops = step_flops(batch, seq, d_model)
         t_np, t_pt = np_res["median"][i], pt_res["median"][i]
-        ratios = [a / b for a, b in zip(np_res["rounds"][i], pt_res["rounds"][i], strict=True)]
         rows.append([f"({batch}, {seq}, {d_model}, {heads})", f"{flops / 1e9:.2f}", fmt_ms(t_np),
                      f"{flops / t_np / 1e9:.0f}", fmt_ms(t_pt), f"{flops / t_pt / 1e9:.0f}",
-                     f"**{t_np / t_pt:.2f}**",
-                     f"{min(ratios):.2f}–{max(ratios):.2f}" if len(ratios) > 1 else "—"])
+                     f"**{t_np / t_pt:.2f}**", ratio_range(np_res["rounds"][i],
+                                                          pt_res["rounds"][i])])
     lines = [
         SECTION, "",
         f"One step: forward pass and backward pass of multi-head self-attention from a fixed "
         f"upstream gradient, returning dx and the gradients of W_q, W_k, W_v, W_o; no bias, no "
-        f"mask. NumPy {np_res['version']} (`helpers.MultiHeadAttention`, {np_res['threads']} "
-        f"worker threads) against PyTorch {pt_res['version']} autograd "
-        f"({pt_res['threads']} threads), each in its own process; best median of {cfg.rounds} "
+        f"mask. NumPy {np_res['version']} (`helpers.MultiHeadAttention`) against PyTorch "
+        f"{pt_res['version']} autograd, each in its own process; best median of {cfg.rounds} "
         f"alternating round(s), at least {cfg.reps} timed steps each. The gradients agree to "
         f"{agreement:.1e} (largest relative difference, smallest size). FLOPs: 3 × the forward "
         f"pass's.", "",
+        f"- NumPy: {np_res['setup']}", f"- PyTorch: {pt_res['setup']}", "",
         markdown_table(["(batch, seq, d_model, heads)", "GFLOP", "NumPy ms", "NumPy GFLOP/s",
                         "PyTorch ms", "PyTorch GFLOP/s", "NumPy / PyTorch",
                         "ratio per round"], rows),
@@ -223,13 +228,7 @@ def write_reports(cfg: Config, section: str) -> None:
     header = (f"# Training-step benchmark\n\n- Machine: {platform.machine()}, {os.cpu_count()} "
               f"logical CPUs, Python {platform.python_version()}\n\n")
     (cfg.out_dir / "benchmark_training.md").write_text(header + section)
-    main_report = cfg.out_dir / "benchmark.md"
-    text = main_report.read_text() if main_report.exists() else "# Attention benchmark\n"
-    if SECTION in text:  # replace the previous training section (it runs to the next "## ")
-        before, _, after = text.partition(SECTION)
-        rest = after.split("\n## ", 1)
-        text = before.rstrip("\n") + "\n" + ("\n## " + rest[1] if len(rest) > 1 else "")
-    main_report.write_text(text.rstrip("\n") + "\n\n" + section)
+    replace_section(cfg.out_dir / "benchmark.md", SECTION, section)
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:

@@ -48,3 +48,16 @@ def test_child_task_runs_in_its_own_process(bench):
     result = bench.run_task(cfg, "attention", method="tiled", length=32, warmup=0, reps=1)
     assert result["median"] > 0
     assert result["peak_rss"] >= result["baseline_rss"] > 0
+
+
+def test_thread_memory_benchmark_writes_its_section(tmp_path):
+    # Two real child processes (eight threads each, tiny sizes): the table, never a judgement.
+    spec = importlib.util.spec_from_file_location(
+        "bench_thread_memory", SCRIPT.parent / "bench_thread_memory.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "benchmark.md").write_text("# Attention benchmark\n\n## Multi-head\n\ntable\n")
+    section = module.main(["--quick", "--out-dir", str(tmp_path)])
+    report = (tmp_path / "benchmark.md").read_text()
+    assert section in report and "## Multi-head\n\ntable" in report
+    assert "`multi_head_attention`" in section and "layer forward + backward" in section

@@ -294,3 +294,4 @@ def test_need_weights_false_on_two_threads_equals_the_reference(monkeypatch):
         out, weights = project_and_attend(x, x, x, params, 4, need_weights=False)
         assert weights is None
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+

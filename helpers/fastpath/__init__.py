@@ -4,12 +4,13 @@ Nothing here changes a result: every function computes what a readable teaching 
 elsewhere in :mod:`helpers` computes (the tests compare the two), only with less memory
 traffic and less Python per call. A learner can skip this package.
 
-* :mod:`helpers.fastpath.fused_mha` -- ``multi_head_attention``'s fast path: one fused QKV
-  product, the scale folded into ``W_q``, cache-sized tiles with the softmax done in place
-* :mod:`helpers.fastpath.tiled_matmul` -- the tiled, threaded products of the layer's forward
-  and backward passes (:mod:`helpers.mha`)
+* :mod:`helpers.fastpath.fused_mha` -- the forward pass behind ``multi_head_attention`` and
+  the layer: fused projections, the scale folded into ``W_q``, cache-sized tiles with the
+  softmax done in place
+* :mod:`helpers.fastpath.tiled_matmul` -- how the work is cut into tiles and row blocks
 * :mod:`helpers.fastpath.threads` -- running independent tiles on several threads
 * :mod:`helpers.fastpath.blas_pin` -- keeping NumPy's BLAS to one thread meanwhile, unseen by
   the user's own limits
-* :mod:`helpers.fastpath.scratch` -- work arrays reused between calls, within a byte budget
+* :mod:`helpers.fastpath.scratch` -- work arrays reused within a byte budget; large arrays
+  given back to the system when freed
 """

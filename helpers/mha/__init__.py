@@ -8,7 +8,7 @@
 * :mod:`helpers.mha.dropout` -- inverted dropout on the attention weights
 * :mod:`helpers.mha.from_torch` -- copying a ``torch.nn.MultiheadAttention`` (notebook 07)
 
-The tiled, threaded products both passes use are in :mod:`helpers.fastpath.tiled_matmul`.
+Both passes are laid out by the fast path (:mod:`helpers.fastpath`: tiles, threads, reused arrays).
 """
 
 from helpers.mha.layer import MultiHeadAttention

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from helpers._mask_validation import check_multihead_mask
 from helpers._validate import check_bool, positive_int
 from helpers.attention import FloatArray
+from helpers.fastpath.scratch import give_back
 from helpers.mha.backward import layer_backward
 from helpers.mha.dropout import check_dropout_p
 from helpers.mha.forward import ForwardRecord, forward_and_record
@@ -18,6 +21,8 @@ from helpers.mha.parameters import (
     check_parameter,
     init_parameters,
 )
+
+_HANDOVER = threading.Lock()  # a layer's record between threads (an attribute would not copy)
 
 
 class MultiHeadAttention:
@@ -241,29 +246,33 @@ class MultiHeadAttention:
         out, rec = forward_and_record(
             kind, q3, k3, v3, params, self.num_heads, mask, batched=batched,
             dropout_p=self.dropout if self.training else 0.0, rng=self.dropout_rng,
-            rope_base=self.rope_base,
+            rope_base=self.rope_base, need_weights=need_weights,
         )
-        self._record = rec
-        weights = rec.dropped if batched else rec.dropped[0]
+        weights = None
+        if need_weights:
+            weights = rec.dropped if batched else rec.dropped[0]
+            weights.flags.writeable = False  # the backward pass reads them: protect them
+        self._release(rec, weights)  # keep the record until backward (or the next forward)
         if not batched:
             out = out[0]
-        weights.flags.writeable = False  # the backward pass reads them: protect them until then
-        self._locked = weights
-        if not need_weights:
-            return out, None
-        if average_attn_weights:
+        if average_attn_weights and weights is not None:
             return out, weights.mean(axis=-3)
         return out, weights
 
     __call__ = forward
 
     # ------------------------------------------------------------------ backward
-    def _release(self) -> None:
-        """Forget the last forward pass; its returned weights become writable again."""
-        self._record = None
-        if self._locked is not None:
-            self._locked.flags.writeable = True
-            self._locked = None
+    def _release(self, record: ForwardRecord | None = None, locked: np.ndarray | None = None
+                 ) -> None:
+        """Replace the last forward pass's record (default: by none); its returned weights
+        become writable, its work arrays go back to reuse (:mod:`helpers.fastpath.scratch`)."""
+        with _HANDOVER:
+            old, self._record = self._record, record
+            unlock, self._locked = self._locked, locked
+        if unlock is not None:
+            unlock.flags.writeable = True
+        if old is not None:
+            give_back(old.release())
 
     def backward(self, d_out: ArrayLike) -> FloatArray | tuple[FloatArray, ...]:
         """Backpropagate ``d_out`` through the last forward pass; add the parameters' gradients.
@@ -296,15 +305,21 @@ class MultiHeadAttention:
         ValueError, TypeError
             If ``d_out`` has the wrong shape or dtype, or holds NaN/infinity.
         """
-        rec = self._record
-        if rec is None:
-            raise RuntimeError(
-                "backward() needs a forward pass first: call layer(...) and then backward once "
-                "(each forward pass allows one backward pass)"
-            )
-        d = check_d_out(self, d_out, rec.heads.shape[:2], rec.batched)
-        inputs, grads = layer_backward(rec, d if rec.batched else d[np.newaxis])
-        self._release()
+        with _HANDOVER:  # take the record: no other thread may give its arrays back meanwhile
+            rec = self._record
+            if rec is None:
+                raise RuntimeError(
+                    "backward() needs a forward pass first: call layer(...) and then backward "
+                    "once (each forward pass allows one backward pass)"
+                )
+            d = check_d_out(self, d_out, rec.heads.shape[:2], rec.batched)
+            self._record, locked, self._locked = None, self._locked, None
+        try:
+            inputs, grads = layer_backward(rec, d if rec.batched else d[np.newaxis])
+        finally:
+            if locked is not None:
+                locked.flags.writeable = True
+            give_back(rec.release())
         for name, g in grads.items():
             self.grads[name] += g
         if not rec.batched:
