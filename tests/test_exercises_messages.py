@@ -160,7 +160,7 @@ def test_compared_in_float32_precision_is_said_only_when_float32_is_allowed():
 
 
 def test_a_factor_that_is_one_to_the_comparisons_tolerance_is_no_factor():
-    """03.3 with a float32 answer said 'every entry is 1 times the expected one'."""
+    """ALiBi (03.4) with a float32 answer said 'every entry is 1 times the expected one'."""
     want = -np.abs(np.subtract.outer(np.arange(5.0), np.arange(5.0))) * 2.0 ** (-8 / 3)
     got = want.astype(np.float32)
     text = arrays(rtol=1e-12, atol=1e-12)(got, want)
@@ -168,8 +168,13 @@ def test_a_factor_that_is_one_to_the_comparisons_tolerance_is_no_factor():
     assert factor_hint(want * (1 + 3e-8), want) == ""  # prints as 1 with six digits
     assert factor_hint(want * (1 + 1e-4), want, rtol=1e-3) == ""  # within the comparison's rtol
     assert "1.0001 times" in factor_hint(want * (1 + 1e-4), want, rtol=1e-6)
-    report = check("03.4", lambda size: np.tril(np.ones((size, size), dtype=np.float32)))
-    assert "times the expected one" not in report.report
+    def alibi32(seq_len, num_heads):  # 03.4 computed in float32
+        slopes = 2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)
+        d = np.abs(np.subtract.outer(np.arange(seq_len), np.arange(seq_len)))
+        return (-slopes[:, None, None] * d).astype(np.float32)
+
+    report = check("03.4", alibi32).report
+    assert "entries differ" in report and "times the expected one" not in report, report
 
 
 def test_dtypes_and_errors_take_the_right_article():
@@ -178,7 +183,7 @@ def test_dtypes_and_errors_take_the_right_article():
     assert [article(w) for w in ("int64", "float32", "uint8", "IndexError", "ValueError",
                                  "object", "bool", "AssertionError")] == [
         "an", "a", "a", "an", "a", "an", "a", "an"]
-    report = check("03.4", lambda size: np.tril(np.ones((size, size), dtype=np.int64))).report
+    report = check("03.1", lambda size: np.tril(np.ones((size, size), dtype=np.int64))).report
     assert "returned an int64 array" in report and "a int64" not in report
     raising = Exercise(id="98.2", reference=lambda x: float(x), taught="notebook 98 §1",
                        cases=(Case(("a",), "a string", raises=IndexError),), mistakes=(),
