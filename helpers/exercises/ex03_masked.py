@@ -93,6 +93,8 @@ _q32, _k32 = (rng.integers(-4, 5, size=s).astype(np.float32) / 4 for s in ((3, 4
 _v32 = n((5, 3)).astype(np.float32)
 _q32b, _k32b = (rng.integers(-4, 5, size=(4, 4)).astype(np.float32) / 4 for _ in range(2))
 _causal32 = np.where(_causal4, 0.0, -INF).astype(np.float32)  # a float32 0/-inf mask
+# a float64 0/-inf mask, no row empty: for float32 scores only the dtype is at stake here
+_keep_f64 = np.where(np.array([[1, 0, 1, 1], [1, 1, 0, 1], [0, 1, 1, 1]], bool), 0.0, -INF)
 _mean_far = 2.0 * np.array(  # row 1's max lies 1000 above its mean
     [[0.5, -0.2, 0.1, 0.3], [1000.0, -1000.0, 0.5, -0.5], [0.2, 0.4, -0.1, 0.0]]
 )
@@ -165,9 +167,9 @@ register(
                 "though its dtype is not float64",
             ),
             Case(
-                (_q32[:, :4], _k32[:4], _v32[:4, :2], _bias),
-                "float32 Q, K, V with a float64 mask: the results stay float32 (cast the mask to "
-                "the scores' dtype)",
+                (_q32[:, :4], _k32[:4], _v32[:4, :2], _keep_f64),
+                "float32 Q, K, V with a float64 0/-inf mask: the results stay float32 (cast the "
+                "mask to the scores' dtype)",
             ),
             Case(
                 (_mean_far, np.eye(4), n((4, 2))),
