@@ -71,6 +71,27 @@ def global_max_guarded(x, axis=-1):  # the safe max and the guarded division, bu
     return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
 
 
+def mean_shift_T(x, T, axis=-1):  # "any constant cancels": the mean instead of the max
+    if not T > 0:
+        raise ValueError("T must be positive")
+    z = x / T
+    e = np.exp(z - z.mean(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax_mean_shift(x, axis=-1):
+    c = np.mean(x, axis=axis, keepdims=True)
+    return x - c - np.log(np.sum(np.exp(x - c), axis=axis, keepdims=True))
+
+
+def mean_shift_guarded(x, axis=-1):  # the safe shift and the guarded division, by the mean
+    c = x.mean(axis=axis, keepdims=True)
+    c = np.where(np.isfinite(c), c, 0.0)
+    e = np.exp(x - c)
+    s = e.sum(axis=axis, keepdims=True)
+    return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
+
+
 def library_softmax(x, axis=-1, dtype=None):
     x = np.asarray(x, dtype=dtype)
     m = x.max(axis=axis, keepdims=True)
@@ -92,6 +113,7 @@ CATALOGUED = {
         "sum without keepdims": checked(no_keepdims_T),
         "normalised over the whole array": checked(whole_array_T),
         "one global max": global_max_T,
+        "shifted by something other than the max": mean_shift_T,
     },
     "01.2": {
         "log of the softmax": lambda x, axis=-1: np.log(library_softmax(x, axis)),
@@ -106,6 +128,7 @@ CATALOGUED = {
             - x.max(-1, keepdims=True)
             - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True))
         ),
+        "shifted by something other than the max": log_softmax_mean_shift,
     },
     "01.3": {
         "only diag(p)": lambda p, g: p * g,
@@ -127,6 +150,7 @@ CATALOGUED = {
             np.exp(x - x.max(axis=axis, keepdims=True))
         ),
         "one global max": global_max_guarded,
+        "shifted by something other than the max": mean_shift_guarded,
     },
 }
 
@@ -174,6 +198,13 @@ UNLISTED = {
         lambda x, T, axis=-1: stable(x / abs(T) if T else x, axis),  # accepts T <= 0
         checked(lambda x, T, axis: np.round(stable(x / T, axis), 2)),  # rounded
         global_max_guarded_T,
+        checked(  # computed in float32: the statement asks for float64
+            lambda x, T, axis: stable(np.asarray(x, dtype=np.float32) / T, axis)
+        ),
+        checked(  # shifted by the min: overflows already at a low temperature
+            lambda x, T, axis: (lambda z: (lambda e: e / e.sum(axis, keepdims=True))(
+                np.exp(z - z.min(axis, keepdims=True))))(x / T)
+        ),
     ],
     "01.2": [
         lambda x, axis=-1: np.log(np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True)),
@@ -181,6 +212,8 @@ UNLISTED = {
         lambda x, axis=-1: x - np.log(np.sum(np.exp(x - x.max()), axis=axis, keepdims=True)),
         lambda x, axis=-1: (x - x.max(axis, keepdims=True)) / np.exp(x).sum(axis, keepdims=True),
         lambda x, axis=-1: np.log(stable(x, axis) + 1e-12),
+        lambda x, axis=-1: np.log(stable(x, axis) + 1e-300),  # finite, but wrong far below
+        lambda x, axis=-1: x - np.log(np.exp(x).sum(axis=axis, keepdims=True) + 1e-300),
     ],
     "01.3": [
         lambda p, g: p * (g - p @ g if p.ndim == 1 else g - (p * g).sum(-1, keepdims=True)) * 2,
@@ -197,6 +230,7 @@ UNLISTED = {
         lambda x, axis=-1: (lambda e: e / e.sum(axis=axis, keepdims=True))(np.exp(x - x.max())),
         lambda x, axis=-1: np.where(np.isinf(x), 0.0, stable(np.where(np.isinf(x), 0, x), axis)),
         global_max_nan_to_num,
+        lambda x, axis=-1: np.nan_to_num(mean_shift_guarded(x, axis)),  # NaN hidden as 0
     ],
 }
 
@@ -229,3 +263,28 @@ def test_statement_shows_difficulty_time_and_every_hint(exercise_id):
     assert label in course.splitlines()[0] and label in solution.splitlines()[0]
     for k, text in enumerate(ex.hints, 1):  # folded, gentlest first
         assert f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>" in course
+
+
+def test_a_float32_answer_to_01_1_is_told_the_statement_asks_for_float64():
+    """Statement: 'The check's inputs are float64; return float64.' A float32 answer used to pass
+    with '(compared in float32 precision)'."""
+    from helpers.exercises import check
+
+    result = check("01.1", UNLISTED["01.1"][-2])
+    assert not result.passed and "compared in float32 precision" not in result.report
+    assert "returned dtype float32; expected float64" in result.report
+    assert "The values are right to float32 precision, but this exercise asks for float64" in (
+        result.report
+    )
+
+
+@pytest.mark.parametrize("exercise_id", ["01.1", "01.2", "01.4"])
+def test_a_shift_by_the_mean_fails_and_is_named(exercise_id):
+    """Shifting by the mean passed 01.1, 01.2 and 01.4 when no slice's max was more than 709 above
+    its mean; now a case has one, and the mistake is named."""
+    from helpers.exercises import check
+
+    result = check(exercise_id, CATALOGUED[exercise_id]["shifted by something other than the max"])
+    assert not result.passed
+    assert result.mistakes == ("shifted by something other than the max",), result.report
+    assert "(taught in notebook 01 §8" in result.report

@@ -52,6 +52,26 @@ def head_global_max_nan_to_num(X, W_q, W_k, W_v):
     return w @ V, w
 
 
+def head_mean_shift(X, W_q, W_k, W_v):  # shifted by each row's mean, not its max
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ kT(K) / math.sqrt(Q.shape[-1])
+    e = np.exp(s - s.mean(axis=-1, keepdims=True))
+    w = e / e.sum(axis=-1, keepdims=True)
+    return w @ V, w
+
+
+def head_axis0(X, W_q, W_k, W_v):  # notebook 02 §13's pitfall, as written there
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    w = softmax(Q @ kT(K) / math.sqrt(Q.shape[-1]), axis=0)
+    return w @ V, w
+
+
+def head_K_Qt(X, W_q, W_k, W_v):  # keys down, queries across
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    w = softmax(K @ kT(Q) / math.sqrt(W_q.shape[1]))
+    return w @ V, w
+
+
 CATALOGUED = {
     "02.1": {
         "no scale": lambda Q, K: Q @ kT(K),
@@ -77,6 +97,9 @@ CATALOGUED = {
         ),
         "returned (weights, output)": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[::-1],
         "one global max": head_global_max,
+        "shifted by something other than the max": head_mean_shift,
+        "softmax with axis=0": head_axis0,
+        "computed K Qᵀ": head_K_Qt,
     },
     "02.3": {
         "ln L_q instead of ln L_k": lambda weights, threshold=0.95: bool(
@@ -129,6 +152,10 @@ UNLISTED = {
         lambda X, W_q, W_k, W_v: (lambda o, w: (o, w.T))(*head(X, W_q, W_k, W_v)),
         lambda X, W_q, W_k, W_v: (X @ W_v, softmax(X @ W_q @ kT(X @ W_k))),
         head_global_max_nan_to_num,
+        lambda X, W_q, W_k, W_v: tuple(  # computed in float32: the statement asks for float64
+            a.astype(np.float32) for a in head(X, W_q, W_k, W_v)
+        ),
+        lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v, scale=math.sqrt(X.shape[-2])),  # √L
     ],
     "02.3": [
         lambda weights, threshold=0.95: bool(np.all(weights.std(axis=-1) < 1 - threshold)),
@@ -185,3 +212,17 @@ def test_statement_shows_difficulty_time_and_every_hint(exercise_id):
     assert label in course.splitlines()[0] and label in solution.splitlines()[0]
     for k, text in enumerate(ex.hints, 1):  # folded, gentlest first
         assert f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>" in course
+
+
+def test_a_float32_answer_to_02_2_is_rejected_on_every_case():
+    """It used to pass 2 of 6 cases by tolerance luck and fail the rest by about 1.8e-6."""
+    result = check("02.2", UNLISTED["02.2"][-2])
+    assert result.cases_passed == 0, result.report
+    assert "expected float64 (the input's dtype)" in result.report
+    assert "The values are right to float32 precision" in result.report
+
+
+def test_the_axis_0_pitfall_of_section_13_is_named_not_the_axis_minus_2_one():
+    assert check("02.2", head_axis0).mistakes == ("softmax with axis=0",)
+    axis_m2 = CATALOGUED["02.2"]["softmax over the query axis"]
+    assert check("02.2", axis_m2).mistakes == ("softmax over the query axis",)

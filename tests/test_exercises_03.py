@@ -35,6 +35,61 @@ def global_max_softmax(z):  # one maximum for the whole array instead of one per
     return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
 
 
+def mean_of_kept(z):  # the mean of each row's finite (unmasked) scores
+    kept = np.isfinite(z)
+    return np.where(kept, z, 0).sum(-1, keepdims=True) / kept.sum(-1, keepdims=True).astype(z.dtype)
+
+
+def own_softmax_causal(Q, K, V, shift):  # causal attention with notebook 01 §8's softmax
+    L = Q.shape[-2]
+    s = scores(Q, K) + np.triu(np.full((L, L), -np.inf), k=1)
+    e = np.exp(s - shift(s))
+    w = e / e.sum(axis=-1, keepdims=True)
+    return w @ V, w
+
+
+def mean_shift_masked(Q, K, V, mask=None):  # shifted by the mean of the kept scores
+    s = scores(Q, K)
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m.astype(s.dtype)
+    kept = np.isfinite(s)
+    c = np.where(kept, s, 0).sum(-1, keepdims=True) / np.maximum(
+        kept.sum(-1, keepdims=True), 1).astype(s.dtype)
+    e = np.where(kept, np.exp(np.where(kept, s, 0) - c), 0).astype(s.dtype)
+    t = e.sum(-1, keepdims=True)
+    w = np.divide(e, t, out=np.zeros_like(e), where=t > 0)
+    return w @ V, w
+
+
+def dtype_eq_float(Q, K, V, mask=None):  # "is it a float mask?": True for float64 only
+    s = scores(Q, K)
+    if mask is not None:
+        if mask.dtype == float:
+            s = s + mask.astype(s.dtype)
+        else:
+            s = np.where(mask, s, -np.inf)
+    w = softmax(s)
+    return w @ V, w
+
+
+def dtype_eq_float_uncast(Q, K, V, mask=None):  # the same, and a float64 mask kept float64
+    s = scores(Q, K)
+    if mask is not None:
+        s = s + mask if mask.dtype == np.float64 else np.where(mask, s, -np.inf)
+    w = softmax(s)
+    return w @ V, w
+
+
+def mask_uncast(Q, K, V, mask=None):  # right, except that float32 scores + a float64 mask
+    s = scores(Q, K)
+    if mask is not None:
+        m = np.asarray(mask)
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m
+    w = softmax(s)
+    return w @ V, w
+
+
 def nan_mask_attention(Q, K, V, sm=plain_softmax):
     L = Q.shape[-2]
     mask = np.triu(np.ones((L, L)), k=1) * -np.inf  # 0 * -inf = NaN below the diagonal
@@ -63,6 +118,7 @@ def attend(Q, K, V, mask=None, *, how="right", sm=softmax):
     if mask is not None and how != "ignored":
         m = np.asarray(mask)
         if m.dtype != bool:
+            m = m.astype(s.dtype)  # cast as the statement asks: only the named mistake is made
             s = {
                 "float as bool": lambda: np.where(m, s, -np.inf),
                 "before scale": lambda: (
@@ -97,7 +153,7 @@ def alibi(L, H, *, first=1, sign=-1, signed=False, slopes=None):
 
 
 CATALOGUED = {
-    "03.1": {
+    "03.2": {
         "0·(-inf) = NaN in the mask": nan_mask_attention,
         "0·(-inf) = NaN in the mask, refused by the softmax": lambda Q, K, V: nan_mask_attention(
             Q, K, V, sm=helpers.softmax
@@ -120,8 +176,15 @@ CATALOGUED = {
         "no scale": lambda Q, K, V: causal(
             Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 1), scale=False
         ),
+        "boolean mask added as numbers": lambda Q, K, V: causal(
+            Q, K, V, add=lambda L: np.tril(np.ones((L, L), dtype=bool)), sm=plain_softmax
+        ),
+        "one global max": lambda Q, K, V: own_softmax_causal(Q, K, V, lambda s: s.max()),
+        "shifted by something other than the max": lambda Q, K, V: own_softmax_causal(
+            Q, K, V, mean_of_kept
+        ),
     },
-    "03.2": {
+    "03.3": {
         "off by one": lambda lengths, max_len: padding(lengths, max_len, le=True),
         "True marks padding": lambda lengths, max_len: ~padding(lengths, max_len),
         "missing the query axis": lambda lengths, max_len: (
@@ -133,8 +196,11 @@ CATALOGUED = {
         "notebook 04's four axes": lambda lengths, max_len: padding(lengths, max_len)[:, None],
         "float 0/1 mask": lambda lengths, max_len: padding(lengths, max_len).astype(np.float64),
         "integer 0/1 mask": lambda lengths, max_len: padding(lengths, max_len).astype(int),
+        "the additive form": lambda lengths, max_len: np.where(
+            padding(lengths, max_len), 0.0, -np.inf
+        ),
     },
-    "03.3": {
+    "03.4": {
         "heads counted from 0": lambda seq_len, num_heads: alibi(seq_len, num_heads, first=0),
         "positive bias": lambda seq_len, num_heads: alibi(seq_len, num_heads, sign=1),
         "signed distance": lambda seq_len, num_heads: alibi(seq_len, num_heads, signed=True),
@@ -144,8 +210,13 @@ CATALOGUED = {
         "heads on the last axis": lambda seq_len, num_heads: np.transpose(
             alibi(seq_len, num_heads), (1, 2, 0)
         ),
+        "the causal form": lambda seq_len, num_heads: np.where(  # section 9's paper form
+            np.arange(seq_len)[None, :] <= np.arange(seq_len)[:, None],
+            alibi(seq_len, num_heads),
+            -np.inf,
+        ),
     },
-    "03.4": {
+    "03.1": {
         "float 0/1 mask": lambda size: np.tril(np.ones((size, size))),
         "the additive form": lambda size: np.where(
             np.tril(np.ones((size, size))) == 1, 0.0, -np.inf
@@ -156,6 +227,7 @@ CATALOGUED = {
             np.arange(size)[None, :] <= np.arange(size)[:, None] + 1
         ),
         "upper triangle": lambda size: np.triu(np.ones((size, size), dtype=bool)),
+        "integer 0/1 mask": lambda size: np.tril(np.ones((size, size), dtype=int)),
     },
     "03.5": {
         "boolean mask added as numbers": lambda Q, K, V, mask=None: attend(
@@ -176,6 +248,10 @@ CATALOGUED = {
         "no scale": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="no scale"),
         "ignored the mask": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="ignored"),
         "float32 became float64": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="np.sqrt"),
+        "a float32 mask taken for a boolean one": dtype_eq_float,
+        "a float64 mask made the scores float64": mask_uncast,
+        "one global max": lambda Q, K, V, mask=None: attend(Q, K, V, mask, sm=global_max_softmax),
+        "shifted by something other than the max": mean_shift_masked,
     },
 }
 
@@ -190,7 +266,7 @@ def mask_zeroed_weights(Q, K, V, mask=None):  # multiplies the weights by the ma
 
 
 UNLISTED = {
-    "03.1": [
+    "03.2": [
         lambda Q, K, V: causal(Q, K, V, add=lambda L: np.triu(np.full((L, L), -1e9), 1).T),
         lambda Q, K, V: causal(Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 2)),
         lambda Q, K, V: causal(
@@ -202,14 +278,15 @@ UNLISTED = {
             Q, K, V, add=lambda L: np.triu(np.full((L, L), -np.inf), 1), sm=global_max_softmax
         ),
     ],
-    "03.2": [
+    "03.3": [
         lambda lengths, max_len: padding(lengths, max_len)[:, :, ::-1],  # left padding
         lambda lengths, max_len: padding(lengths, max_len)[:, None, None],  # five axes
         lambda lengths, max_len: np.ones((len(lengths), 1, max_len), dtype=bool),
         lambda lengths, max_len: padding(lengths, max_len)[..., :-1],  # one key short
-        lambda lengths, max_len: np.where(padding(lengths, max_len), 0.0, -np.inf),
+        lambda lengths, max_len: padding(np.max(lengths) * np.ones(len(lengths), int), max_len),
+        lambda lengths, max_len: padding(lengths, int(np.max(lengths))),  # max_len ignored
     ],
-    "03.3": [
+    "03.4": [
         lambda seq_len, num_heads: alibi(seq_len, num_heads) / num_heads,
         lambda seq_len, num_heads: alibi(
             seq_len, num_heads, slopes=lambda H: 2.0 ** (-8 * np.arange(H, 0, -1) / H)
@@ -220,12 +297,13 @@ UNLISTED = {
         lambda seq_len, num_heads: np.tril(alibi(seq_len, num_heads)),
         lambda seq_len, num_heads: alibi(seq_len, num_heads)[:, ::-1],
     ],
-    "03.4": [
+    "03.1": [
         lambda size: np.tril(np.ones((size, size), dtype=bool)).T,
         lambda size: np.eye(size, dtype=bool),
         lambda size: np.ones((size, size), dtype=bool),
         lambda size: np.tril(np.ones((size, size), dtype=bool))[None, None],
         lambda size: np.tril(np.ones((size + 1, size + 1), dtype=bool))[1:, 1:][::-1],
+        lambda size: np.tril(np.ones((size, size), dtype=np.uint8)).view(bool).T.T[::1, ::-1],
     ],
     "03.5": [
         mask_zeroed_weights,
@@ -239,7 +317,12 @@ UNLISTED = {
         lambda Q, K, V, mask=None: attend(
             Q, K, V, mask if mask is None or np.asarray(mask).dtype == bool else None
         ),
-        lambda Q, K, V, mask=None: attend(Q, K, V, mask, sm=global_max_softmax),
+        lambda Q, K, V, mask=None: attend(Q, K, V, mask, sm=global_max_softmax)[::-1],
+        dtype_eq_float_uncast,
+        lambda Q, K, V, mask=None: mask_uncast(  # every float mask taken for float64
+            Q, K, V, None if mask is None else np.asarray(mask, dtype=np.float64)
+            if np.asarray(mask).dtype != bool else mask
+        ),
     ],
 }
 
@@ -252,7 +335,7 @@ UNLISTED = {
 
 
 def test_a_float_padding_mask_is_named_for_what_it_does():
-    result = check("03.2", CATALOGUED["03.2"]["float 0/1 mask"])
+    result = check("03.3", CATALOGUED["03.3"]["float 0/1 mask"])
     assert (
         "returned a float64 array" in result.report and "expected a boolean array" in result.report
     )
@@ -260,10 +343,34 @@ def test_a_float_padding_mask_is_named_for_what_it_does():
 
 
 def test_one_maximum_for_the_whole_array_is_caught_by_its_own_case():
-    for exercise_id in ("03.1", "03.5"):
-        result = check(exercise_id, UNLISTED[exercise_id][-1])
-        assert not result.passed
+    for exercise_id in ("03.2", "03.5"):
+        result = check(exercise_id, CATALOGUED[exercise_id]["one global max"])
+        assert not result.passed and result.mistake == "one global max"
         assert "each row needs its own maximum" in result.report
+    guarded = check("03.2", UNLISTED["03.2"][-1])  # the guarded division hides the NaN ...
+    assert not guarded.passed and "each row needs its own maximum" in guarded.report
+
+
+def test_a_float32_mask_tested_with_dtype_equals_float_is_caught_and_named():
+    """The worst finding of the review: `if mask.dtype == float` passed all 11 cases, because
+    every float mask was float64; on a float32 0/-inf causal mask it inverts the mask."""
+    result = check("03.5", dtype_eq_float)
+    assert result.mistakes == ("a float32 mask taken for a boolean one",), result.report
+    both = check("03.5", dtype_eq_float_uncast)  # ... and a float64 mask kept float64 too
+    assert both.mistakes == (
+        "a float32 mask taken for a boolean one", "a float64 mask made the scores float64"
+    ), both.report
+
+
+def test_float32_inputs_with_a_float64_mask_give_float32_as_the_statement_promises():
+    ex = get("03.5")
+    (case,) = [c for c in ex.cases if len(c.args) > 3 and np.asarray(c.args[0]).dtype
+               == np.float32 and np.asarray(c.args[3]).dtype == np.float64]
+    out, w = ex.reference(*case.args)
+    assert out.dtype == w.dtype == np.float32
+    lib_out, lib_w = helpers.attention(*case.args)
+    assert lib_out.dtype == np.float32 and np.allclose(w, lib_w, atol=1e-6)
+    assert check("03.5", mask_uncast).mistakes == ("a float64 mask made the scores float64",)
 
 
 def logsumexp_attention(Q, K, V, mask=None):
@@ -271,7 +378,7 @@ def logsumexp_attention(Q, K, V, mask=None):
     s = scores(Q, K)
     if mask is not None:
         m = np.asarray(mask)
-        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m
+        s = np.where(m, s, -np.inf) if m.dtype == bool else s + m.astype(s.dtype)
     peak = s.max(axis=-1, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0.0)
     total = np.exp(s - peak).sum(axis=-1, keepdims=True)
@@ -311,4 +418,7 @@ def test_each_statement_shows_difficulty_time_and_the_graded_hints():
             ), (path.name, exercise_id)
             if heading == "###":  # the course notebook shows the hints, folded, in order
                 for k, text in enumerate(ex.hints, 1):
-                    assert f"<summary>Hint {k}</summary>\n\n{text}\n\n</details>" in statement
+                    assert (
+                        f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>"
+                        in statement
+                    )

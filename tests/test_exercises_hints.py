@@ -78,7 +78,45 @@ def test_the_first_hint_is_the_one_of_the_mistake_check_named(progress_file, mon
     check("98.1", lambda x: np.asarray(x) ** 2 / 2)  # the same mistake again: no repeat
     assert hint("98.1").startswith("Hint 2 of 3")
     check("98.1", lambda x: -np.asarray(x) ** 2)  # a mistake without a hint of its own
+    made = hint("98.1")  # ... still comes first, made from the mistake itself
+    assert made == (
+        "Hint on the mistake check named (negated), exercise 98.1 · square:\n"
+        "  no minus sign. Re-read notebook 98 §1, which teaches it.\n"
+        '(hint("98.1") again gives hint 3 of 3.)'
+    )
     assert hint("98.1").startswith("Hint 3 of 3")
+
+
+def test_a_named_mistake_without_a_hint_starts_the_ladder(progress_file, monkeypatch):
+    """The case of 04.5's "scaled by √d_model": check names a mistake that has no hint of its
+    own; the next hint is built from that mistake, not the exercise's generic first hint."""
+    _register(monkeypatch, hints=HINTS)
+    result = check("98.1", lambda x: -np.asarray(x) ** 2)
+    assert result.mistake == "negated" and 'Stuck? hint("98.1") gives a hint.' in result.report
+    first = hint("98.1")
+    assert first.startswith("Hint on the mistake check named (negated), exercise 98.1 · square:")
+    assert "no minus sign. Re-read notebook 98 §1, which teaches it." in first
+    assert "Square each entry." not in first and 'gives hint 1 of 3' in first
+    assert hint("98.1").startswith("Hint 1 of 3")  # then the graded hints, from the first
+    assert [e.get("mistake") for e in _records.read().entries if e["event"] == "hint"] == [
+        "negated", None,
+    ]
+
+
+@pytest.mark.parametrize("exercise_id", _core.exercise_ids())
+def test_every_catalogued_mistake_gives_a_first_hint(progress_file, exercise_id):
+    """For every exercise of the course: after check named a mistake, hint() starts with it."""
+    from helpers.exercises.hints import mistake_hint, next_hint
+
+    ex = _core.get(exercise_id)
+    for m in ex.mistakes:
+        _records.append({"event": "check", "id": ex.id, "passed": False, "mistake": m.name,
+                         "cases_passed": 0, "cases_total": len(ex.cases)})
+        text, entry = next_hint(ex.id)
+        assert text.startswith(f"Hint on the mistake check named ({m.name}), exercise {ex.id}")
+        assert mistake_hint(m) in text and entry == {"event": "hint", "id": ex.id,
+                                                      "mistake": m.name}
+        assert (m.hint or m.taught) in mistake_hint(m)
 
 
 def test_a_mistake_hint_comes_even_when_the_exercise_has_none(progress_file, monkeypatch):

@@ -141,3 +141,51 @@ def test_allowed_dtypes_are_validated():
         _validate(_exercise((), difficulty=4))
     with pytest.raises(TypeError, match="hints must be a tuple"):
         _validate(_exercise((), hints="one long hint"))
+
+
+def test_compared_in_float32_precision_is_said_only_when_float32_is_allowed():
+    """A float32 answer that passes an exercise that does not allow float32 (its tolerance let it
+    through) is not told it was 'compared in float32 precision': it was not."""
+    cases = (Case((np.array([1.5, 2.25, -3.1]),), "a vector"), Case((np.ones((2, 2)),), "ones"))
+
+    def square32(x):
+        return np.asarray(x, dtype=np.float32) ** 2
+
+    loose = _exercise((), cases=cases, compare=arrays(rtol=1e-6, atol=1e-9))
+    not_allowed = judge(loose, square32)
+    assert not_allowed.passed and "precision" not in not_allowed.report, not_allowed.report
+    allowed = _exercise((), cases=cases, compare=arrays(rtol=1e-6, atol=1e-9),
+                        allowed_dtypes=("float32",))
+    assert judge(allowed, square32).report.endswith("(compared in float32 precision).")
+
+
+def test_a_factor_that_is_one_to_the_comparisons_tolerance_is_no_factor():
+    """ALiBi (03.4) with a float32 answer said 'every entry is 1 times the expected one'."""
+    want = -np.abs(np.subtract.outer(np.arange(5.0), np.arange(5.0))) * 2.0 ** (-8 / 3)
+    got = want.astype(np.float32)
+    text = arrays(rtol=1e-12, atol=1e-12)(got, want)
+    assert text is not None and "times the expected one" not in text, text
+    assert factor_hint(want * (1 + 3e-8), want) == ""  # prints as 1 with six digits
+    assert factor_hint(want * (1 + 1e-4), want, rtol=1e-3) == ""  # within the comparison's rtol
+    assert "1.0001 times" in factor_hint(want * (1 + 1e-4), want, rtol=1e-6)
+    def alibi32(seq_len, num_heads):  # 03.4 computed in float32
+        slopes = 2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)
+        d = np.abs(np.subtract.outer(np.arange(seq_len), np.arange(seq_len)))
+        return (-slopes[:, None, None] * d).astype(np.float32)
+
+    report = check("03.4", alibi32).report
+    assert "entries differ" in report and "times the expected one" not in report, report
+
+
+def test_dtypes_and_errors_take_the_right_article():
+    from helpers.exercises._format import article
+
+    assert [article(w) for w in ("int64", "float32", "uint8", "IndexError", "ValueError",
+                                 "object", "bool", "AssertionError")] == [
+        "an", "a", "a", "an", "a", "an", "a", "an"]
+    report = check("03.1", lambda size: np.tril(np.ones((size, size), dtype=np.int64))).report
+    assert "returned an int64 array" in report and "a int64" not in report
+    raising = Exercise(id="98.2", reference=lambda x: float(x), taught="notebook 98 §1",
+                       cases=(Case(("a",), "a string", raises=IndexError),), mistakes=(),
+                       compare=real())
+    assert "expected it to raise an IndexError" in judge(raising, lambda x: 1.0).report

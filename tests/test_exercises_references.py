@@ -46,12 +46,12 @@ LIBRARY = {
     "02.3": lambda w, threshold=0.95: bool(
         diagnose_uniform_attention(w, threshold=threshold).fraction_uniform == 1.0
     ),
-    "03.1": lambda Q, K, V: helpers.attention(Q, K, V, helpers.create_causal_mask(Q.shape[-2])),
-    "03.2": lambda lengths, max_len: helpers.create_padding_mask(np.asarray(lengths), max_len)[
+    "03.1": lambda size: helpers.create_causal_mask(size),
+    "03.2": lambda Q, K, V: helpers.attention(Q, K, V, helpers.create_causal_mask(Q.shape[-2])),
+    "03.3": lambda lengths, max_len: helpers.create_padding_mask(np.asarray(lengths), max_len)[
         :, 0
     ],  # notebook 03 asks for (batch, 1, L); the library's mask has a heads axis, (batch, 1, 1, L)
-    "03.3": lambda L, H: alibi_bias(L, H),
-    "03.4": lambda size: helpers.create_causal_mask(size),
+    "03.4": lambda L, H: alibi_bias(L, H),
     "03.5": _library_mask_attention,
     "04.1": lambda x, h: helpers.split_heads(x, h),
     "04.2": lambda kv, g: repeat_kv(kv, g),

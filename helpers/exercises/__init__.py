@@ -77,7 +77,8 @@ The module calls :func:`register` once per exercise::
   statement.
 * **difficulty** 1 (warm-up), 2 (core) or 3 (hard), **minutes** the expected minutes, **hints**
   two or three graded hints, gentlest first; ``Mistake(..., hint=...)`` is given first after
-  ``check`` named that mistake.
+  ``check`` named that mistake (a mistake without one gives a first hint made from its
+  explanation and where it is taught).
 * **The reference** is written in plain NumPy, not with the library functions a notebook
   teaches, so that a change in the library cannot change what an exercise asks for.
 * Each module stays under 300 lines; ``tests/test_exercises_NN.py`` writes every mistake out

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.exercises._format import factor_hint, number, numbers
+from helpers.exercises._format import article, factor_hint, number, numbers
 
 _SMALL = 12  # arrays with at most this many entries are printed in full
 
@@ -63,7 +63,7 @@ def describe(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return number(float(value))
     if isinstance(value, np.ndarray):
-        text = f"a {value.dtype} array of shape {value.shape}"
+        text = f"{article(value.dtype.name)} {value.dtype} array of shape {value.shape}"
         if 0 < value.size <= _SMALL and value.dtype.kind in "biuf":
             flat = np.array2string(value, precision=4, separator=", ").replace("\n", "")
             text += f" {' '.join(flat.split())}"
@@ -72,7 +72,7 @@ def describe(value: Any) -> str:
         kind = "tuple" if isinstance(value, tuple) else "list"
         return f"a {kind} of {len(value)} values"
     name = type(value).__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    return f"{article(name)} {name}"
 
 
 def _index(idx: tuple[int, ...]) -> str:
@@ -165,7 +165,7 @@ def arrays(rtol: float = 1e-6, atol: float = 1e-9, *, dtype: str | None = None) 
         where = f"; the largest difference is at {_index(idx)}" if idx else ""
         return (
             f"{int((~close).sum())} of {w.size} entries differ{where}: "
-            f"{_difference(float(g[idx]), float(w[idx]), rtol, atol)}{factor_hint(g, w)}"
+            f"{_difference(float(g[idx]), float(w[idx]), rtol, atol)}{factor_hint(g, w, rtol)}"
         )
 
     def relaxed(low: str) -> Comparison:
@@ -225,7 +225,7 @@ def real(rtol: float = 1e-9, atol: float = 0.0) -> Comparison:
         text = f"returned {gs}; expected {ws}"
         if math.isfinite(g) and w != 0 and abs(g - w) <= 1e-3 * abs(w):
             text += f" (a relative difference of {abs(g - w) / abs(w):.1e}; allowed {rtol:g})"
-        return text + factor_hint(np.array([g]), np.array([w]))
+        return text + factor_hint(np.array([g]), np.array([w]), rtol)
 
     def relaxed(low: str) -> Comparison:
         r, a = PRECISION.get(low, (rtol, atol))

@@ -7,6 +7,14 @@ import math
 import numpy as np
 
 
+def article(word: str) -> str:
+    """'an' or 'a' before ``word``: 'an int64', 'an IndexError', 'a float32', 'a uint8'.
+
+    A leading u is read as 'you' (uint8, UserWarning, UnicodeError), so it takes 'a'.
+    """
+    return "an" if word[:1].lower() in ("a", "e", "i", "o") else "a"
+
+
 def number(v: float) -> str:
     """A value with six significant digits (``inf``/``nan`` as they are)."""
     return f"{v:.6g}" if math.isfinite(v) else str(v)
@@ -49,11 +57,14 @@ def exact_factor(c: float) -> str | None:
     return None
 
 
-def factor_hint(g: np.ndarray, w: np.ndarray) -> str:
+def factor_hint(g: np.ndarray, w: np.ndarray, rtol: float = 0.0) -> str:
     """'; every entry is c times the expected one' when ``g`` = c · ``w`` for one c ≠ 1.
 
-    The factor is also written exactly when it is a whole number's root or reciprocal
-    ('(= √8)', '(= 1/5)'); a whole number is written as it is ('4 times', never '√16').
+    A factor within ``rtol`` (the comparison's relative tolerance) of 1, or one that prints as
+    1 with six significant digits (a float32 answer to a float64 case: c = 1.00000003), is no
+    factor at all and gives no hint. The factor is also written exactly when it is a whole
+    number's root or reciprocal ('(= √8)', '(= 1/5)'); a whole number is written as it is
+    ('4 times', never '√16').
     """
     big = np.abs(w) > 1e-12
     if not big.any() or not (np.isfinite(g).all() and np.isfinite(w).all()):
@@ -62,7 +73,9 @@ def factor_hint(g: np.ndarray, w: np.ndarray) -> str:
         return ""
     ratio = g[big] / w[big]
     c = float(ratio.mean())
-    if not np.allclose(ratio, c, rtol=1e-6) or abs(c - 1.0) < 1e-9 or c == 0.0:
+    if not np.allclose(ratio, c, rtol=1e-6) or c == 0.0:
+        return ""
+    if abs(c - 1.0) <= max(rtol, 1e-9) or f"{c:.6g}" == "1":
         return ""
     if abs(c + 1.0) < 1e-9:
         return "; every entry has the opposite sign"

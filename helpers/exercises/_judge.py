@@ -29,6 +29,7 @@ import numpy as np
 
 from helpers.exercises._call import Outcome
 from helpers.exercises._compare import PRECISION, at_precision, describe
+from helpers.exercises._format import article
 
 if TYPE_CHECKING:
     from helpers.exercises._core import Case, Exercise, Mistake
@@ -83,10 +84,11 @@ def problem(ex: Exercise, case: Case, got: Outcome, want: Outcome) -> str | None
     if case.raises is not None:
         if isinstance(got.error, case.raises):
             return None
+        wanted = f"{article(case.raises.__name__)} {case.raises.__name__}"
         if got.error is not None:
             raised = f"{type(got.error).__name__}: {got.error}"
-            return f"it raised {raised}; expected a {case.raises.__name__}"
-        return f"it returned {describe(got.value)}; expected it to raise a {case.raises.__name__}"
+            return f"it raised {raised}; expected {wanted}"
+        return f"it returned {describe(got.value)}; expected it to raise {wanted}"
     if got.error is not None:
         where = f"\n  in the line: {got.line}" if got.line else ""
         stub = (
@@ -109,7 +111,7 @@ def problem(ex: Exercise, case: Case, got: Outcome, want: Outcome) -> str | None
         high = max(_float_dtypes(want.value), key=lambda d: d.itemsize).name
         found += (
             f"\n  The values are right to {low} precision, but this exercise asks for {high}: "
-            f"compute in {high} (a {low} input or np.{low}(...) lowers the precision)."
+            f"compute in {high} ({article(low)} {low} input or np.{low}(...) lowers the precision)."
         )
     if found is None and ex.no_warnings and got.warnings:
         return (

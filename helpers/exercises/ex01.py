@@ -8,6 +8,7 @@ import numpy as np
 from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import _naive, _softmax
+from helpers.exercises.ex01_softmax import NOT_THE_MAX, NOT_THE_MAX_EXPLAINED, shifted_by_mean
 
 rng = np.random.default_rng(101)
 
@@ -37,7 +38,7 @@ register(
         id="01.1",
         reference=softmax_with_temperature,
         taught="notebook 01 §10",
-        compare=arrays(rtol=1e-6, atol=1e-12),
+        compare=arrays(rtol=1e-6, atol=1e-12, dtype="same"),  # float64 in, float64 out
         difficulty=1,
         minutes=10,
         hints=(
@@ -62,6 +63,10 @@ register(
                 (_far_rows, 1.0),
                 "rows 1000 apart: each row needs its own max (one max for the whole array "
                 "underflows row 2)",
+            ),
+            Case(
+                (np.array([[1000.0, -1000.0], [0.0, -1.0]]), 1.0),
+                "a row whose max is 1000 above its mean: only the max shift keeps exp finite",
             ),
             Case((np.ones(3), 0.0), "T = 0 must raise ValueError", raises=ValueError),
             Case((np.ones(3), -1.0), "T < 0 must raise ValueError", raises=ValueError),
@@ -131,6 +136,12 @@ register(
                 ),
                 hint="The max must be taken per slice: x.max(axis=axis, keepdims=True).",
             ),
+            Mistake(
+                NOT_THE_MAX,
+                NOT_THE_MAX_EXPLAINED,
+                "notebook 01 §8",
+                _rejects_bad_T(lambda x, T, axis: shifted_by_mean(x / T, axis)),
+            ),
         ),
     )
 )
@@ -141,6 +152,11 @@ def log_softmax(x, axis=-1):
     x = np.asarray(x, dtype=float)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_shifted_by_mean(x, axis=-1):
+    m = x.mean(axis=axis, keepdims=True)
+    return (x - m) - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
 register(
@@ -175,6 +191,11 @@ register(
                 (np.array([[0.0, 500.0, -700.0], [1.0, 499.0, -702.0]]),),
                 "axis=0 with columns hundreds apart",
                 {"axis": 0},
+            ),
+            Case(
+                (np.array([0.0, -2200.0]),),
+                "a max 1100 above the mean: shifted by the mean, exp(1100) overflows; the answer "
+                "is [0, -2200]",
             ),
         ),
         mistakes=(
@@ -220,6 +241,14 @@ register(
                 "the reduction always runs over the last axis.",
                 "notebook 01 §9",
                 lambda x, axis=-1: log_softmax(x),
+            ),
+            Mistake(
+                NOT_THE_MAX,
+                "LSE(x) = c + ln Σ exp(x - c) holds for every constant c, but only c = the max "
+                "keeps every exponent <= 0: shifted by the mean, a max more than about 709 "
+                "above it overflows exp to inf and the result is -inf. Use m = the max.",
+                "notebook 01 §8 and §13",
+                _log_softmax_shifted_by_mean,
             ),
         ),
     )

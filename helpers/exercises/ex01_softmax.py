@@ -10,6 +10,39 @@ from helpers.exercises._shared import _naive, _softmax
 
 rng = np.random.default_rng(104)
 
+# The mistake of shifting by another constant than the max, named wherever a softmax is written
+# (01.1, 01.2, 01.4, 02.2, 03.2, 03.5): every constant cancels, only the max prevents overflow.
+NOT_THE_MAX = "shifted by something other than the max"
+NOT_THE_MAX_EXPLAINED = (
+    "any constant c cancels in the softmax, but only c = the max keeps every exponent <= 0: "
+    "shifted by the mean (or the min, or 0), a slice whose max lies more than about 709 above "
+    "the shift overflows exp to inf (88.7 in float32), and inf / inf is NaN. Subtract each "
+    "slice's own max."
+)
+
+
+def mean_of_finite(z, axis=-1):
+    """The mean of each slice's finite entries (0 for a slice with none), in z's dtype."""
+    finite = np.isfinite(z)
+    total = np.where(finite, z, 0.0).sum(axis=axis, keepdims=True)
+    count = np.maximum(finite.sum(axis=axis, keepdims=True), 1).astype(z.dtype)
+    return total / count
+
+
+def shifted_by_mean(z, axis=-1, guarded=False, finite_only=False):
+    """Notebook 01 §8's softmax with the mean as the shift instead of the max: right until a
+    slice's max lies more than about 709 above its mean, NaN there. ``guarded``: the safe shift
+    and the guarded division of 01 §8's last part; ``finite_only``: the mean of the finite
+    (unmasked) entries."""
+    m = mean_of_finite(z, axis) if finite_only else z.mean(axis=axis, keepdims=True)
+    if guarded:
+        m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(z - m)
+    total = e.sum(axis=axis, keepdims=True)
+    if guarded:
+        return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return e / total
+
 
 # --------------------------------------------------------------------------- 01.4
 def my_softmax(x, axis=-1):
@@ -69,6 +102,11 @@ register(
                 "rows 1000 apart: each row needs its own max (shifted by the largest entry of "
                 "the whole array, row 2 underflows to zeros)",
             ),
+            Case(
+                (np.array([[1000.0, -1000.0], [0.0, -1.0]]),),
+                "a row whose max is 1000 above its mean: only the max shift keeps exp finite "
+                "(shifted by the mean 0, exp(1000) overflows)",
+            ),
         ),
         mistakes=(
             Mistake(
@@ -112,6 +150,13 @@ register(
                     )
                 )(np.exp(x - (x.max() if np.isfinite(x.max()) else 0.0))),
                 hint="Each slice along axis needs its own max: x.max(axis=axis, keepdims=True).",
+            ),
+            Mistake(
+                NOT_THE_MAX,
+                NOT_THE_MAX_EXPLAINED,
+                "notebook 01 §8",
+                lambda x, axis=-1: shifted_by_mean(x, axis, guarded=True),
+                hint="Try your function on [1000.0, -1000.0]: what is exp(x - c) for your c?",
             ),
             Mistake(
                 "float32 became float64",

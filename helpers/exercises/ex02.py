@@ -10,6 +10,7 @@ import numpy as np
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises.ex01 import _naive, _softmax
+from helpers.exercises.ex01_softmax import NOT_THE_MAX, NOT_THE_MAX_EXPLAINED, shifted_by_mean
 
 rng = np.random.default_rng(202)
 n = rng.standard_normal
@@ -136,13 +137,17 @@ def _head(X, W_q, W_k, W_v, scale, axis=-1, softmax=_softmax):
     return weights @ (X @ W_v), weights
 
 
-_far_X = np.array([[40.0, 0.0, 0.0], [0.0, 1.0, 0.5], [0.0, 0.5, 1.0]])  # scores 800 vs ~1
+# W = I, d_k = 3: row 0's scores are [1443, 0, 0], rows 1 and 2 about 1: one max for the whole
+# array underflows rows 1 and 2; row 0's max lies 962 above its mean, so exp overflows after a
+# shift by the mean
+_far_X = np.array([[50.0, 0.0, 0.0], [0.0, 1.0, 0.5], [0.0, 0.5, 1.0]])
 register(
     Exercise(
         id="02.2",
         reference=self_attention,
         taught="notebook 02 §3–5 and §10",
-        compare=tuple_of(arrays(), arrays(), names=("output", "weights")),
+        # float64 in, float64 out: a float32 answer is told so, never passed by tolerance luck
+        compare=tuple_of(arrays(dtype="same"), arrays(dtype="same"), names=("output", "weights")),
         difficulty=2,
         minutes=20,
         hints=(
@@ -170,8 +175,9 @@ register(
             ),
             Case(
                 (_far_X, np.eye(3), np.eye(3), n((3, 2))),
-                "rows whose scores lie 800 apart: each row needs its own max (one max for the "
-                "whole array underflows the small rows)",
+                "rows whose scores lie about 1400 apart: each row needs its own max (one max "
+                "for the whole array underflows the small rows; a shift by the row's mean "
+                "overflows the large one)",
             ),
         ),
         mistakes=(
@@ -180,6 +186,20 @@ register(
                 "axis=-2 makes each key's column sum to 1; each query's row must (axis=-1).",
                 "notebook 02 §13",
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), axis=-2),
+            ),
+            Mistake(
+                "softmax with axis=0",
+                "axis=0 is the first axis: the queries of one sequence, but the batch of a "
+                "batched X. Each query's row must sum to 1: axis=-1.",
+                "notebook 02 §13",
+                lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), axis=0),
+            ),
+            Mistake(
+                "computed K Qᵀ",
+                "keys down and queries across: the scores are transposed, so row i holds every "
+                "query's score for key i. Row i must be query i: Q Kᵀ.",
+                "notebook 02 §4",
+                lambda X, Wq, Wk, Wv: _head(X, Wk, Wq, Wv, math.sqrt(Wq.shape[1])),
             ),
             Mistake(
                 "no scale",
@@ -214,6 +234,14 @@ register(
                 "notebook 01 §8–9",
                 lambda X, Wq, Wk, Wv: _head(
                     X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=_global_max_softmax
+                ),
+            ),
+            Mistake(
+                NOT_THE_MAX,
+                NOT_THE_MAX_EXPLAINED,
+                "notebook 01 §8",
+                lambda X, Wq, Wk, Wv: _head(
+                    X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=shifted_by_mean
                 ),
             ),
             Mistake(

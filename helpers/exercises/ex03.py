@@ -1,180 +1,95 @@
-"""Exercises of notebook 03 (masking): causal attention and a padding mask (03.1, 03.2); the
-ALiBi bias in ex03_alibi (03.3); a causal mask and attention with any mask in ex03_masked
-(03.4, 03.5)."""
+"""Exercises of notebook 03 (masking), in the order the notebook shows them: the boolean causal
+mask (03.1, here), causal attention with a mask you build (03.2, ``ex03_causal``), a padding mask
+(03.3, here), the ALiBi bias (03.4, ``ex03_alibi``) and attention with any mask (03.5,
+``ex03_masked``)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import INF, _attend, _softmax, _t, pair
-from helpers.exercises.ex03_common import plain_softmax
-
-rng = np.random.default_rng(303)
-n = rng.standard_normal
+from helpers.exercises._shared import INF
 
 
 # --------------------------------------------------------------------------- 03.1
-def causal_attention(Q, K, V):
-    L = Q.shape[-2]
-    return _attend(Q, K, V, keep=np.tril(np.ones((L, L), dtype=bool)))
+def my_causal_mask(size):
+    return np.tril(np.ones((size, size), dtype=bool))
 
 
-def _triu(Q, k, value):
-    L = Q.shape[-2]
-    return np.triu(np.full((L, L), value), k=k)
-
-
-def _times_mask(Q, K, V):
-    s = Q @ _t(K) / math.sqrt(Q.shape[-1]) * np.tril(np.ones((Q.shape[-2],) * 2))
-    w = _softmax(s)
-    return w @ V, w
-
-
-def _nan_mask(Q, K, V, *, library_softmax=False):
-    """The classic np.triu(np.ones((L, L)), k=1) * -np.inf: 0 * (-inf) = NaN on and below the
-    diagonal. A plain stable softmax turns every row into NaN; helpers.softmax refuses it."""
-    L = Q.shape[-2]
-    mask = np.triu(np.ones((L, L)), k=1) * -np.inf  # NaN where the ones were 0
-    s = Q @ _t(K) / math.sqrt(Q.shape[-1]) + mask
-    if library_softmax:
-        from helpers import softmax
-
-        w = softmax(s, axis=-1)
-    else:
-        w = plain_softmax(s)
-    return w @ V, w
-
-
-_far_rows = 2.0 * np.array(  # Q = 2 S and K = I with d_k = 4: the scaled scores are S
-    [[5.0, 0.0, 0.0, 0.0], [1000.0, 999.0, 0.0, 0.0], [0.0, -1.0, 0.5, 0.2],
-     [-800.0, -801.0, -799.0, -802.0]]
-)
-_NAN_MASK_EXPLAINED = (
-    "np.triu(np.ones((L, L)), k=1) * -np.inf multiplies the zeros on and below the diagonal "
-    "by -inf, and 0·(-inf) is NaN (NumPy warns 'invalid value encountered in multiply'): every "
-    "row gets a NaN score. Build the mask from -inf itself, np.triu(np.full((L, L), -np.inf), "
-    "k=1), or with np.where(causal, 0.0, -np.inf)."
-)
 register(
     Exercise(
         id="03.1",
-        reference=causal_attention,
+        reference=my_causal_mask,
         taught="notebook 03 §1",
-        compare=pair,
-        difficulty=2,
-        minutes=15,
+        compare=arrays(dtype="bool"),
+        difficulty=1,
+        minutes=5,
         hints=(
-            "Start from notebook 02's attention, scores = Q Kᵀ / √d_k. The one new step is an "
-            "(L, L) matrix added to the scores before the softmax: 0 where key j ≤ query i, "
-            "-inf where j > i (section 1).",
-            "`np.triu(A, k=1)` keeps the entries of `A` strictly above the diagonal and sets "
-            "the rest to 0. Apply it to a matrix that is -inf everywhere, not to ones times "
-            "-inf: 0·(-inf) is NaN (section 1, the pitfall).",
-            "The (L, L) mask broadcasts over any batch or head axes in front. Finish with a "
-            "softmax over the last axis that subtracts each row's own maximum "
-            "(`helpers.softmax` does), then `weights @ V`.",
+            "Query i may attend to key j when j ≤ i: the lower triangle, diagonal included.",
+            "`np.tril` keeps the lower triangle of a matrix. Start from a matrix of ones with "
+            "`dtype=bool`, so that the result is a boolean mask, not a float 0/1 array.",
         ),
         cases=(
-            Case((n((4, 3)), n((4, 3)), n((4, 3))), "Q, K, V (4, 3)"),
-            Case(
-                (n((2, 5, 4)), n((2, 5, 4)), n((2, 5, 2))), "a batch: Q, K (2, 5, 4), V (2, 5, 2)"
-            ),
-            Case(
-                (n((2, 3, 6, 4)), n((2, 3, 6, 4)), n((2, 3, 6, 5))),
-                "batch and heads, d_v = 5 ≠ d_k = 4",
-            ),
-            Case(
-                (n((5, 8)) * 10, n((5, 8)) * 10, n((5, 8))),
-                "large scores: exp overflows without the max shift",
-            ),
-            Case(
-                (_far_rows, np.eye(4), n((4, 2))),
-                "rows whose scores differ by about 1000 (row 1 near 1000, row 3 near -800): "
-                "each row needs its own maximum",
-            ),
+            Case((1,), "one token"),
+            Case((2,), "two tokens"),
+            Case((4,), "four tokens"),
+            Case((7,), "seven tokens"),
         ),
         mistakes=(
             Mistake(
-                "0·(-inf) = NaN in the mask",
-                _NAN_MASK_EXPLAINED,
-                "notebook 03 §1",
-                _nan_mask,
-                hint="Print your mask for L = 3: which entries are NaN, and why?",
+                "float 0/1 mask",
+                "np.tril(np.ones((n, n))) is float: attention would add 1.0 and 0.0 "
+                "to the scores and mask nothing. Use dtype=bool.",
+                "notebook 03 §1 and §8",
+                lambda s: np.tril(np.ones((s, s))),
             ),
             Mistake(
-                "0·(-inf) = NaN in the mask, refused by the softmax",
-                _NAN_MASK_EXPLAINED + " helpers.softmax refuses NaN scores with this ValueError.",
+                "the additive form",
+                "0 / -inf is the additive mask; this exercise asks for the "
+                "boolean one (True = may attend).",
                 "notebook 03 §1",
-                lambda Q, K, V: _nan_mask(Q, K, V, library_softmax=True),
-                hint="Print your mask for L = 3: which entries are NaN, and why?",
+                lambda s: np.triu(np.full((s, s), -INF), k=1),
             ),
             Mistake(
-                "triu with k=0 (NaN row)",
-                "np.triu(..., k=0) masks the diagonal too: token 0 has no "
-                "key left (NaN with a plain softmax) and every token loses itself. Use k=1.",
-                "notebook 03 §1",
-                lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 0, -INF), softmax=plain_softmax),
-            ),
-            Mistake(
-                "triu with k=0",
-                "np.triu(..., k=0) masks the diagonal too: token 0 is left with no key "
-                "(the course's softmax gives it zero weights) and every token loses itself. "
-                "Use k=1.",
-                "notebook 03 §1",
-                lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 0, -INF)),
-            ),
-            Mistake(
-                "future kept, past masked",
-                "the -inf belong strictly above the diagonal (keys j > i); "
-                "below it they hide the past.",
-                "notebook 03 §1",
-                lambda Q, K, V: _attend(
-                    Q, K, V, bias=np.tril(np.full((Q.shape[-2],) * 2, -INF), k=-1)
-                ),
-            ),
-            Mistake(
-                "+1e9 instead of -inf",
-                "a positive value rewards the future keys instead of hiding "
-                "them; the sign must be negative.",
+                "True = blocked",
+                "in this course True = may attend; ~mask is the convention of "
+                "nn.MultiheadAttention.",
                 "notebook 03 §8",
-                lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 1, 1e9)),
+                lambda s: ~my_causal_mask(s),
             ),
             Mistake(
-                "no mask",
-                "that is bidirectional attention: every query sees the future.",
+                "diagonal excluded",
+                "a token may attend to itself: j <= i, so tril with k=0.",
                 "notebook 03 §1",
-                lambda Q, K, V: _attend(Q, K, V),
+                lambda s: np.tril(np.ones((s, s), dtype=bool), k=-1),
             ),
             Mistake(
-                "masked after the softmax",
-                "zeroing the future weights after the softmax leaves rows "
-                "that no longer sum to 1; mask the scores before it.",
+                "one future token allowed",
+                "tril(k=1) lets query i see key i + 1.",
                 "notebook 03 §1",
-                lambda Q, K, V: (lambda w: (w @ V, w))(np.tril(_attend(Q, K, V)[1])),
+                lambda s: np.tril(np.ones((s, s), dtype=bool), k=1),
             ),
             Mistake(
-                "multiplied by a 0/1 mask",
-                "a score set to 0 still gets weight e^0 = 1 relative to "
-                "the others; masked scores must be -inf.",
+                "integer 0/1 mask",
+                "np.tril(np.ones((n, n), dtype=int)) is an integer array, not a boolean one: "
+                "helpers.attention refuses it, and code that adds masks would add 1 and 0 and "
+                "mask nothing. Use dtype=bool.",
+                "notebook 03 §8",
+                lambda s: np.tril(np.ones((s, s), dtype=int)),
+            ),
+            Mistake(
+                "upper triangle",
+                "np.triu keeps j >= i, the future; the past is the lower triangle.",
                 "notebook 03 §1",
-                _times_mask,
-            ),
-            Mistake(
-                "no scale",
-                "the scores must be divided by √d_k before the mask and the softmax.",
-                "notebook 02 §11",
-                lambda Q, K, V: _attend(Q, K, V, bias=_triu(Q, 1, -INF), scale=False),
+                lambda s: np.triu(np.ones((s, s), dtype=bool)),
             ),
         ),
     )
 )
 
 
-# --------------------------------------------------------------------------- 03.2
+# --------------------------------------------------------------------------- 03.3
 def padding_mask(lengths, max_len):
     keep = np.arange(max_len) < np.asarray(lengths)[:, None]  # (batch, max_len)
     return keep[:, None, :]  # (batch, 1, max_len): the 1 broadcasts over the queries
@@ -186,7 +101,7 @@ def _keep(lengths, max_len):
 
 register(
     Exercise(
-        id="03.2",
+        id="03.3",
         reference=padding_mask,
         taught="notebook 03 §6",
         compare=arrays(dtype="bool"),
@@ -261,9 +176,17 @@ register(
                 "notebook 03 §8",
                 lambda lengths, max_len: padding_mask(lengths, max_len).astype(np.int64),
             ),
+            Mistake(
+                "the additive form",
+                "0 / -inf is the additive (float) form of the mask, which attention adds to the "
+                "scores; this exercise asks for the boolean one, True = a real token.",
+                "notebook 03 §1 and §6",
+                lambda lengths, max_len: np.where(padding_mask(lengths, max_len), 0.0, -INF),
+            ),
         ),
     )
 )
 
 
-from helpers.exercises import ex03_alibi, ex03_masked  # noqa: E402, F401  (03.3, 03.4, 03.5)
+# 03.2, 03.4 and 03.5 register themselves on import
+from helpers.exercises import ex03_alibi, ex03_causal, ex03_masked  # noqa: E402, F401

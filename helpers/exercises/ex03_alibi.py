@@ -1,4 +1,4 @@
-"""Exercise 03.3 of notebook 03: the ALiBi bias (imported by ``ex03``)."""
+"""Exercise 03.4 of notebook 03: the ALiBi bias (imported by ``ex03``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
 
 
-# --------------------------------------------------------------------------- 03.3
+# --------------------------------------------------------------------------- 03.4
 def my_alibi(seq_len, num_heads):
     # num_heads a power of two: then m_h = 2^(-8h/H) is the published rule (helpers.alibi)
     slopes = 2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)  # (H,)
@@ -25,7 +25,7 @@ def _alibi(L, H, first=1, sign=-1.0, signed=False, exponent=None):
 
 register(
     Exercise(
-        id="03.3",
+        id="03.4",
         reference=my_alibi,
         taught="notebook 03 §9",
         compare=arrays(rtol=1e-12, atol=1e-12),
@@ -69,6 +69,13 @@ register(
                 "m_h = 2^(-8h/H); 2^-h is the same only for H = 8.",
                 "notebook 03 §9",
                 lambda L, H: _alibi(L, H, exponent=1.0),
+            ),
+            Mistake(
+                "the causal form",
+                "-inf above the diagonal is the paper's causal form (section 9); this exercise "
+                "asks for the symmetric encoder variant -m_h |i - j|, finite everywhere.",
+                "notebook 03 §9",
+                lambda L, H: np.where(np.tri(L, dtype=bool), my_alibi(L, H), -np.inf),
             ),
             Mistake(
                 "heads on the last axis",

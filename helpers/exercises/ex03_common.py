@@ -1,4 +1,4 @@
-"""Plain-NumPy pieces shared by the exercises of notebooks 03 and 04 (03.1, 03.5, 04.5)."""
+"""Plain-NumPy pieces shared by the exercises of notebooks 03 and 04 (03.2, 03.5, 04.5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Exercises 03.4 and 03.5 of notebook 03: a causal mask, and attention with any mask (imported
-by ``ex03``)."""
+"""Exercise 03.5 of notebook 03: attention with any mask, boolean or float, float32 or float64
+(imported by ``ex03``)."""
 
 from __future__ import annotations
 
@@ -7,83 +7,13 @@ import math
 
 import numpy as np
 
-from helpers.exercises._compare import arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import INF, _attend, _softmax, _t
+from helpers.exercises.ex01_softmax import NOT_THE_MAX, NOT_THE_MAX_EXPLAINED, shifted_by_mean
 from helpers.exercises.ex03_common import pair_in_input_dtype, plain_softmax, promoted
 
 rng = np.random.default_rng(335)
 n = rng.standard_normal
-
-
-
-# --------------------------------------------------------------------------- 03.4
-def my_causal_mask(size):
-    return np.tril(np.ones((size, size), dtype=bool))
-
-
-register(
-    Exercise(
-        id="03.4",
-        reference=my_causal_mask,
-        taught="notebook 03 §1",
-        compare=arrays(dtype="bool"),
-        difficulty=1,
-        minutes=5,
-        hints=(
-            "Query i may attend to key j when j ≤ i: the lower triangle, diagonal included.",
-            "`np.tril` keeps the lower triangle of a matrix. Start from a matrix of ones with "
-            "`dtype=bool`, so that the result is a boolean mask, not a float 0/1 array.",
-        ),
-        cases=(
-            Case((1,), "one token"),
-            Case((2,), "two tokens"),
-            Case((4,), "four tokens"),
-            Case((7,), "seven tokens"),
-        ),
-        mistakes=(
-            Mistake(
-                "float 0/1 mask",
-                "np.tril(np.ones((n, n))) is float: attention would add 1.0 and 0.0 "
-                "to the scores and mask nothing. Use dtype=bool.",
-                "notebook 03 §1 and §8",
-                lambda s: np.tril(np.ones((s, s))),
-            ),
-            Mistake(
-                "the additive form",
-                "0 / -inf is the additive mask; this exercise asks for the "
-                "boolean one (True = may attend).",
-                "notebook 03 §1",
-                lambda s: np.triu(np.full((s, s), -INF), k=1),
-            ),
-            Mistake(
-                "True = blocked",
-                "in this course True = may attend; ~mask is the convention of "
-                "nn.MultiheadAttention.",
-                "notebook 03 §8",
-                lambda s: ~my_causal_mask(s),
-            ),
-            Mistake(
-                "diagonal excluded",
-                "a token may attend to itself: j <= i, so tril with k=0.",
-                "notebook 03 §1",
-                lambda s: np.tril(np.ones((s, s), dtype=bool), k=-1),
-            ),
-            Mistake(
-                "one future token allowed",
-                "tril(k=1) lets query i see key i + 1.",
-                "notebook 03 §1",
-                lambda s: np.tril(np.ones((s, s), dtype=bool), k=1),
-            ),
-            Mistake(
-                "upper triangle",
-                "np.triu keeps j >= i, the future; the past is the lower triangle.",
-                "notebook 03 §1",
-                lambda s: np.triu(np.ones((s, s), dtype=bool)),
-            ),
-        ),
-    )
-)
 
 
 # --------------------------------------------------------------------------- 03.5
@@ -91,7 +21,18 @@ def masked_attention(Q, K, V, mask=None):
     if mask is None:
         return _attend(Q, K, V)
     mask = np.asarray(mask)
-    return _attend(Q, K, V, keep=mask) if mask.dtype == np.bool_ else _attend(Q, K, V, bias=mask)
+    if mask.dtype == np.bool_:
+        return _attend(Q, K, V, keep=mask)
+    # a float mask in the scores' dtype: float32 scores + a float64 mask would become float64
+    return _attend(Q, K, V, bias=mask.astype(np.result_type(Q.dtype, K.dtype)))
+
+
+def _global_max_softmax(s):
+    """The safe max and the guarded division, but one max for the whole array."""
+    peak = s.max()
+    e = np.exp(s - (peak if np.isfinite(peak) else 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
 def _mask_variant(how):
@@ -102,7 +43,12 @@ def _mask_variant(how):
         s = Q @ _t(K) / (1.0 if how == "no scale" else d)
         if mask is not None and how != "ignored":
             m = np.asarray(mask)
-            if m.dtype != np.bool_:  # a float mask
+            float64_only = how == "float64 only" and m.dtype not in (np.bool_, float)
+            if m.dtype != np.bool_ and how != "float64 mask kept":
+                m = m.astype(s.dtype)  # every variant but that one casts the mask as it should
+            if float64_only:  # `if mask.dtype == float`: np.dtype("float32") == float is False
+                s = np.where(m, s, -INF)
+            elif m.dtype != np.bool_:  # a float mask
                 if how == "float as bool":
                     s = np.where(m, s, -INF)
                 elif how == "before scale":
@@ -120,7 +66,12 @@ def _mask_variant(how):
                 return w @ V, w
             else:
                 s = np.where(m, s, -INF)
-        w = (plain_softmax if how == "NaN" else _softmax)(s)
+        softmax = {
+            "NaN": plain_softmax,
+            "global max": _global_max_softmax,
+            "mean shift": lambda z: shifted_by_mean(z, guarded=True, finite_only=True),
+        }.get(how, _softmax)
+        w = softmax(s)
         return w @ V, w
 
     return wrong
@@ -140,6 +91,13 @@ _far_rows = 2.0 * np.array(  # Q = 2 S and K = I with d_k = 4: the scaled scores
 # float32 inputs on a grid of quarters: Q Kᵀ / 2 is exact in float32 and in float64
 _q32, _k32 = (rng.integers(-4, 5, size=s).astype(np.float32) / 4 for s in ((3, 4), (5, 4)))
 _v32 = n((5, 3)).astype(np.float32)
+_q32b, _k32b = (rng.integers(-4, 5, size=(4, 4)).astype(np.float32) / 4 for _ in range(2))
+_causal32 = np.where(_causal4, 0.0, -INF).astype(np.float32)  # a float32 0/-inf mask
+# a float64 0/-inf mask, no row empty: for float32 scores only the dtype is at stake here
+_keep_f64 = np.where(np.array([[1, 0, 1, 1], [1, 1, 0, 1], [0, 1, 1, 1]], bool), 0.0, -INF)
+_mean_far = 2.0 * np.array(  # row 1's max lies 1000 above its mean
+    [[0.5, -0.2, 0.1, 0.3], [1000.0, -1000.0, 0.5, -0.5], [0.2, 0.4, -0.1, 0.0]]
+)
 register(
     Exercise(
         id="03.5",
@@ -202,6 +160,21 @@ register(
             Case(
                 (_q32, _k32, _v32, _empty),
                 "float32 Q, K, V with a boolean mask, row 1 fully masked: float32 results",
+            ),
+            Case(
+                (_q32b, _k32b, n((4, 3)).astype(np.float32), _causal32),
+                "float32 Q, K, V with a float32 0/-inf causal mask: a float mask, added, even "
+                "though its dtype is not float64",
+            ),
+            Case(
+                (_q32[:, :4], _k32[:4], _v32[:4, :2], _keep_f64),
+                "float32 Q, K, V with a float64 0/-inf mask: the results stay float32 (cast the "
+                "mask to the scores' dtype)",
+            ),
+            Case(
+                (_mean_far, np.eye(4), n((4, 2))),
+                "no mask; row 1's max lies 1000 above its mean: only a shift by each row's max "
+                "keeps exp finite",
             ),
         ),
         mistakes=(
@@ -270,6 +243,36 @@ register(
                 "the mask argument is never used.",
                 "notebook 03 §1",
                 _mask_variant("ignored"),
+            ),
+            Mistake(
+                "a float32 mask taken for a boolean one",
+                "mask.dtype == float is True for float64 only (np.dtype('float32') == float is "
+                "False), so a float32 0/-inf mask went to the boolean branch, where np.where "
+                "keeps the -inf keys and drops the 0 ones: the mask is inverted. Test "
+                "mask.dtype == bool instead.",
+                "notebook 03 §8",
+                _mask_variant("float64 only"),
+            ),
+            Mistake(
+                "a float64 mask made the scores float64",
+                "float32 scores + a float64 mask is float64 (NumPy promotes to the wider dtype): "
+                "cast the mask first, mask.astype(scores.dtype).",
+                "notebook 03 §8",
+                _mask_variant("float64 mask kept"),
+            ),
+            Mistake(
+                "one global max",
+                "scores.max() without axis shifts every row by the largest score of the whole "
+                "array: a row far below it underflows to all zeros. Take each row's own max "
+                "(axis=-1, keepdims=True).",
+                "notebook 01 §8–9",
+                _mask_variant("global max"),
+            ),
+            Mistake(
+                NOT_THE_MAX,
+                NOT_THE_MAX_EXPLAINED,
+                "notebook 01 §8",
+                _mask_variant("mean shift"),
             ),
         ),
     )

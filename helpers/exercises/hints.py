@@ -3,8 +3,9 @@
 Each exercise has two or three graded hints (``Exercise.hints``), gentlest first, the last
 close to the method but never the code. ``hint("02.1")`` prints and returns the next one:
 
-1. if the last ``check`` of the exercise named a known mistake that has a hint of its own
-   (``Mistake.hint``) not shown before, that hint comes first;
+1. if the last ``check`` of the exercise named a known mistake whose hint was not shown
+   before, that hint comes first: the mistake's own (``Mistake.hint``) when it has one, else
+   one made from the mistake itself — what is wrong and where the course teaches it;
 2. then the exercise's hints in turn;
 3. after the last one it points to ``reference("02.1")`` and the solutions notebook.
 
@@ -38,6 +39,16 @@ def _state(ex: Exercise, entries: list[dict[str, Any]]) -> tuple[Mistake | None,
     return named, named is not None and named.name in mistake_hints, level
 
 
+def mistake_hint(mistake: Mistake) -> str:
+    """The first hint after ``check`` named ``mistake``: its own, or one made from it."""
+    if mistake.hint:
+        return mistake.hint
+    explanation = mistake.explanation.strip()
+    if not explanation.endswith((".", "!", "?")):
+        explanation += "."
+    return f"{explanation} Re-read {mistake.taught}, which teaches it."
+
+
 def _after_the_last(ex: Exercise) -> str:
     return (
         f'reference("{ex.id}") returns the trusted function to compare with yours, and '
@@ -59,11 +70,14 @@ def next_hint(exercise_id: str, level: int | None = None) -> tuple[str, dict[str
             raise ValueError(f"{head} has hints 1 to {total}, got level={level}")
     else:
         named, shown, done = _state(ex, _records.read().entries)
-        if named is not None and named.hint and not shown:
+        if named is not None and not shown:
             more = f'hint("{ex.id}") again gives hint {done + 1} of {total}.' if done < total else (
                 _after_the_last(ex)
             )
-            text = f"Hint on the mistake check named ({named.name}), {head}:\n  {named.hint}\n"
+            text = (
+                f"Hint on the mistake check named ({named.name}), {head}:\n"
+                f"  {mistake_hint(named)}\n"
+            )
             return text + f"({more})", {"event": "hint", "id": ex.id, "mistake": named.name}
         if total == 0:
             return f"No hints for {head} yet. {_after_the_last(ex)}", None
