@@ -57,6 +57,8 @@ register(
                 "heads axis comes before d_k.",
                 "notebook 04 §2",
                 lambda x: x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1),
+                hint="Which feature of a position lands in head 0 when your reshape reads (…, "
+                     "d_k, heads)? Try it on a row 0, 1, 2, … of length d_model.",
             ),
             Mistake(
                 "heads stacked along the sequence",

@@ -163,6 +163,8 @@ register(
                 "heads, d_k) before the reshape.",
                 "notebook 04 §2",
                 _variant(combine=lambda y: y.reshape(y.shape[0], y.shape[2], -1)),
+                hint="Check your combine alone against helpers.combine_heads (exercise 04.4): "
+                     "same shape, same values?",
             ),
             Mistake(
                 "scaled by √d_model",
@@ -196,6 +198,8 @@ register(
                 "each query's row of weights sums to 1: axis=-1.",
                 "notebook 02 §13",
                 _variant(axis=-2),
+                hint="Which axis of the scores (batch, heads, queries, keys) must each softmax "
+                     "run along, so that every query's weights sum to 1?",
             ),
             Mistake(
                 "boolean mask added as numbers",
@@ -274,6 +278,8 @@ register(
                 "in this course a boolean True means may attend.",
                 "notebook 03 §8",
                 _variant(invert=True),
+                hint="In this course, what does True mean in a boolean mask: may attend, or "
+                     "blocked?",
             ),
             Mistake(
                 "weights averaged over the heads",

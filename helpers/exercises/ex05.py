@@ -53,6 +53,8 @@ register(
                 "with bias=True the layer also has four bias vectors of d_model numbers.",
                 "notebook 05 §1",
                 lambda d_model, bias: 4 * d_model * d_model,
+                hint="With bias=True, how many bias vectors does the layer own, and how long is "
+                     "each?",
             ),
             Mistake(
                 "forgot W_o and its bias",
@@ -133,6 +135,8 @@ register(
                 "keys and values come from the source.",
                 "notebook 05 §4",
                 lambda target, source: _forward(_LAYER, target),
+                hint="In cross-attention, which of the two sequences do the keys and values come"
+                     " from?",
             ),
             Mistake(
                 "queries from the source",
@@ -227,6 +231,8 @@ register(
                 "deviation; U(-a, a) has variance a²/3, so a = √(6/(fan_in+fan_out)).",
                 "notebook 05 §2",
                 lambda fan_in, fan_out: math.sqrt(2.0 / (fan_in + fan_out)),
+                hint="Is √(2/(fan_in + fan_out)) the bound a of U(−a, a), or its standard "
+                     "deviation? What is the variance of U(−a, a)?",
             ),
             Mistake(
                 "no square root",

@@ -159,6 +159,7 @@ register(
                 "next step will not see this one.",
                 "notebook 05 §6",
                 _variant(return_old=True),
+                hint="After this step, how many tokens must the caches you return hold?",
             ),
             Mistake(
                 "appended along axis 1",

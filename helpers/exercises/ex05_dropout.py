@@ -149,6 +149,7 @@ register(
                 "keep is True for the weights that are kept (probability 1 − p).",
                 "notebook 05 §7",
                 _variant(lambda P, p, keep: np.where(keep, 0.0, P / (1.0 - p)), _unchanged),
+                hint="Which value of keep marks a weight that is kept?",
             ),
             Mistake(
                 "dropout at evaluation too",

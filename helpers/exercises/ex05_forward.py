@@ -171,6 +171,8 @@ register(
                 "layer(q, kv) attends to kv for both keys and values.",
                 "notebook 05 §3",
                 _variant(value_default="query"),
+                hint="With layer(q, kv), which array should the values come from when value is "
+                     "not given?",
             ),
             Mistake(
                 "left out the biases",
@@ -204,6 +206,8 @@ register(
                 "in this course a boolean True means may attend.",
                 "notebook 03 §8",
                 _variant(invert=True),
+                hint="In this course, what does True mean in a boolean mask: may attend, or "
+                     "blocked?",
             ),
             Mistake(
                 "split without the transpose",
@@ -217,6 +221,8 @@ register(
                 "bias=False: add a bias only when there is one.",
                 "notebook 05 §3",
                 _assumes_biases,
+                hint="What are layer.b_q … layer.b_o for a layer built with bias=False, and what"
+                     " does x @ W + None do?",
             ),
             Mistake(
                 "PyTorch's (out, in) layout",

@@ -99,7 +99,9 @@ register(Exercise(
         Mistake("exponent i/d with the pair index",
                 "the frequency of pair i is 10000^(-2i/d): the exponent uses 2i (the even "
                 "column), not i.", _TAUGHT_PE,
-                lambda seq_len, d_model: _pe(seq_len, d_model, exponent=1)),
+                lambda seq_len, d_model: _pe(seq_len, d_model, exponent=1),
+                hint="For d_model = 8, which exponents 2i/d should the four pairs use? Print "
+                     "yours."),
         Mistake("2i doubled",
                 "np.arange(0, d_model, 2) already holds the values 2i; multiplying them by 2 "
                 "again gives the exponent 4i/d, so every pair after the first turns too slowly.",
@@ -219,7 +221,9 @@ register(Exercise(
         Mistake("forgot the heads", "every head has its own L × L matrix.", _TAUGHT_MEM,
                 lambda batch, heads, seq_len, itemsize: batch * seq_len**2 * itemsize),
         Mistake("L instead of L²", "the weights are L × L per head and sequence.", _TAUGHT_MEM,
-                lambda batch, heads, seq_len, itemsize: batch * heads * seq_len * itemsize),
+                lambda batch, heads, seq_len, itemsize: batch * heads * seq_len * itemsize,
+                hint="How many weights does one head hold for one sequence of L tokens: one per "
+                     "token, or one per (query, key) pair?"),
         Mistake("bits instead of bytes", "itemsize is in bytes already; no factor 8.",
                 _TAUGHT_MEM,
                 lambda batch, heads, seq_len, itemsize: 8 * batch * heads * seq_len**2 * itemsize),

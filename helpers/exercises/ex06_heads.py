@@ -149,7 +149,9 @@ register(Exercise(
                 hint="Stack the kept rows of every text first, then take one mean."),
         Mistake("[CLS] and [SEP] rows counted",
                 "only the rows whose queries entry is True count: [CLS] and [SEP] are not words.",
-                _TAUGHT_HEADS, _classify(all_rows=True)),
+                _TAUGHT_HEADS, _classify(all_rows=True),
+                hint="Which rows of each text does queries keep, and which rows does your "
+                     "profile average?"),
         Mistake("'elsewhere' can label a head",
                 "'elsewhere' (the last bucket) is what no pattern explains: it never names a "
                 "head; take the largest of the first six.", _TAUGHT_HEADS,

@@ -131,7 +131,9 @@ register(Exercise(
                 _load(order="kqvo")),
         Mistake("biases left at zero",
                 "MultiHeadAttention starts with zero biases; BERT's four biases must be copied "
-                "into b_q, b_k, b_v and b_o.", _TAUGHT_LOAD, _load(biases=False)),
+                "into b_q, b_k, b_v and b_o.", _TAUGHT_LOAD, _load(biases=False),
+                hint="Which of the layer's parameters did you set from the weights dictionary? "
+                     "Count them: there are eight."),
         Mistake("the feed-forward's output.dense used for W_o",
                 "the attention's output projection is attention.output.dense (d_model, "
                 "d_model); output.dense is the feed-forward's second Linear (d_model, d_ff).",
@@ -139,6 +141,8 @@ register(Exercise(
         Mistake("the layer left in float64",
                 "MultiHeadAttention is float64 by default; build it with the weights' dtype "
                 "(float32 for MiniLM), dtype=weights[...].dtype.", _TAUGHT_LOAD,
-                _load(default_dtype=True)),
+                _load(default_dtype=True),
+                hint="What dtype does MultiHeadAttention use when you do not pass dtype=, and "
+                     "what dtype are the weights?"),
     ),
 ))
