@@ -11,8 +11,8 @@ import numpy as np
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import _softmax
 from helpers.exercises.ex03_common import pair_in_input_dtype, plain_softmax
+from helpers.exercises.ex04_heads import rng  # the cases continue 04.4's seeded draws
 
-rng = np.random.default_rng(445)
 n = rng.standard_normal
 
 
