@@ -30,6 +30,11 @@ def global_max_softmax(z, axis=-1):  # one maximum for the whole array instead o
     return np.divide(e, s, out=np.zeros_like(e), where=s > 0)
 
 
+def global_max_unguarded(z, axis=-1):  # one maximum for the whole array, no guard: 0/0 = NaN
+    e = np.exp(z - np.max(z))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
 def split(x, h):
     b, L, d = x.shape
     return x.reshape(b, L, h, d // h).transpose(0, 2, 1, 3)
@@ -59,6 +64,8 @@ def mha(
     sm=softmax,
     add_any_mask=False,
     where_any_mask=False,
+    finite_as_keep=False,
+    blocked=-np.inf,
 ):
     Q, K, V = sp(x @ W_q, num_heads), sp(x @ W_k, num_heads), sp(x @ W_v, num_heads)
     s = Q @ K.transpose(0, 1, 3, 2) / math.sqrt(d_scale or Q.shape[-1])
@@ -68,8 +75,10 @@ def mha(
             s = s + m
         elif where_any_mask:
             s = np.where(m, s, -np.inf)
+        elif finite_as_keep and m.dtype != bool:
+            s = np.where(np.isfinite(m), s, -np.inf)
         elif m.dtype == bool:
-            s = np.where(~m if invert else m, s, -np.inf)
+            s = np.where(~m if invert else m, s, blocked)
         else:
             s = s + m
     w = sm(s, axis)
@@ -118,21 +127,28 @@ CATALOGUED = {
         "repeated along the sequence": lambda kv, num_groups: kv.repeat(num_groups, axis=2),
         "repeated along the features": lambda kv, num_groups: kv.repeat(num_groups, axis=3),
     },
-    "04.3": {
+    "04.3": {  # written with int(), as the statement asks, except for the overflow itself
         "forgot the factor 2": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
-            num_layers * num_kv_heads * d_k * seq_len * bytes_per_value
+            int(num_layers) * int(num_kv_heads) * int(d_k) * int(seq_len) * int(bytes_per_value)
         ),
         "numbers, not bytes": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
-            2 * num_layers * num_kv_heads * d_k * seq_len
+            2 * math.prod(int(v) for v in (num_layers, num_kv_heads, d_k, seq_len))
         ),
         "bits, not bytes": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
-            2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value * 8
+            2 * math.prod(map(int, (num_layers, num_kv_heads, d_k, seq_len, bytes_per_value))) * 8
         ),
         "int32 overflow": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
             2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value
         ),
+        "np.prod in int32": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: int(
+            np.prod(
+                np.array([num_layers, num_kv_heads, d_k, seq_len, bytes_per_value]),
+                dtype=np.int32,
+            )
+        ) * 2,
         "seq_len squared": lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: (
-            2 * num_layers * num_kv_heads * d_k * seq_len**2 * bytes_per_value
+            2 * int(num_layers) * int(num_kv_heads) * int(d_k) * int(seq_len) ** 2
+            * int(bytes_per_value)
         ),
     },
     "04.4": {
@@ -192,6 +208,22 @@ CATALOGUED = {
             x, W_q, W_k, W_v, W_o, num_heads, mask, sm=unsafe_softmax
         ),
         "float32 became float64": np_sqrt_scale,
+        "float mask turned boolean with np.isfinite": (
+            lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+                x, W_q, W_k, W_v, W_o, num_heads, mask, finite_as_keep=True
+            )
+        ),
+        "-1e9 instead of -inf": lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+            x, W_q, W_k, W_v, W_o, num_heads, mask, blocked=-1e9
+        ),
+        "one maximum for the whole array": lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+            x, W_q, W_k, W_v, W_o, num_heads, mask, sm=global_max_unguarded
+        ),
+        "one maximum for the whole array, with the guarded division": (
+            lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
+                x, W_q, W_k, W_v, W_o, num_heads, mask, sm=global_max_softmax
+            )
+        ),
     },
 }
 
@@ -253,6 +285,13 @@ UNLISTED = {
         lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: str(
             2 * num_layers * num_kv_heads * d_k * seq_len * bytes_per_value
         ),
+        lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: float(  # a float
+            2 * int(num_layers) * int(num_kv_heads) * int(d_k) * int(seq_len) * int(bytes_per_value)
+        ),
+        lambda num_layers, num_kv_heads, d_k, seq_len, bytes_per_value: int(  # float32 rounding
+            np.prod(np.array([2, num_layers, num_kv_heads, d_k, seq_len, bytes_per_value],
+                             dtype=np.float32))
+        ),
     ],
     "04.4": [
         lambda x: combine(x)[..., ::-1],
@@ -271,8 +310,8 @@ UNLISTED = {
         ),
         lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(x, W_q, W_k, W_v, W_o, num_heads),
         lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(x, W_q, W_k, W_v, W_o, 1, mask),
-        lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(
-            x, W_q, W_k, W_v, W_o, num_heads, mask, sm=global_max_softmax
+        lambda x, W_q, W_k, W_v, W_o, num_heads, mask=None: mha(  # mask multiplied into scores
+            x, W_q, W_k, W_v, W_o, num_heads, None if mask is None else 0 * np.asarray(mask)
         ),
     ],
 }
@@ -305,9 +344,19 @@ def test_a_right_answer_written_with_einsum_passes_in_float64_and_float32():
 
 
 def test_one_maximum_for_the_whole_array_is_caught_by_its_own_case():
-    result = check("04.5", UNLISTED["04.5"][-1])
-    assert not result.passed
+    name = "one maximum for the whole array, with the guarded division"
+    result = check("04.5", CATALOGUED["04.5"][name])
+    assert not result.passed and result.failed_cases == (9,)
     assert "each row needs its own maximum" in result.report
+
+
+def test_04_3_refuses_a_float_and_says_a_rounded_product_is_rounded():
+    as_float = check("04.3", UNLISTED["04.3"][5])
+    assert not as_float.passed and as_float.failed_cases == tuple(range(1, 8))
+    assert "a float; expected the int 2147483648" in as_float.report
+    rounded = check("04.3", UNLISTED["04.3"][6])
+    assert not rounded.passed and rounded.failed_cases == (7,)
+    assert "expected 4477556160: off by 64, a rounding error" in rounded.report
 
 
 def test_a_numpy_integer_answer_is_accepted_and_int32_sizes_must_not_overflow():

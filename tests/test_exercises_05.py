@@ -37,6 +37,8 @@ def forward(
     torch_layout=False,
     mask_mode="dtype",
     soft=None,
+    out_bias=True,
+    blocked=-np.inf,
 ):
     key = query if key is None else key
     value = (key if v_default == "key" else query) if value is None else value
@@ -57,13 +59,15 @@ def forward(
     s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(d_scale or Q.shape[-1])
     if mask is not None:
         m = np.asarray(mask)
-        if mask_mode == "bool" or (mask_mode == "dtype" and m.dtype == bool):
-            s = np.where(~m if invert else m, s, -np.inf)
+        if mask_mode == "isfinite":  # a float mask turned boolean: keeps only what is finite
+            s = np.where(m if m.dtype == bool else np.isfinite(m), s, -np.inf)
+        elif mask_mode == "bool" or (mask_mode == "dtype" and m.dtype == bool):
+            s = np.where(~m if invert else m, s, blocked)
         else:
             s = s + m
     w = (soft or softmax)(s)
     y = combine_heads(w @ V)
-    return (lin(y, layer.W_o, layer.b_o) if out else y), w
+    return (lin(y, layer.W_o, layer.b_o if out_bias else None) if out else y), w
 
 
 def softmax_nan_on_masked_rows(z):  # the usual stable softmax, without a guard
@@ -74,6 +78,12 @@ def softmax_nan_on_masked_rows(z):  # the usual stable softmax, without a guard
 def softmax_global_max(z):  # one maximum for everything
     e = np.exp(z - np.max(z))
     return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def softmax_global_max_guarded(z):  # one maximum for everything, with notebook 01's guard
+    e = np.exp(z - z.max())
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
 def with_biases_assumed(layer, query, key=None, value=None, mask=None):
@@ -116,6 +126,7 @@ CATALOGUED = {
         "one maximum for the whole array": lambda target, source: forward(
             ex_layer, target, source, soft=softmax_global_max
         ),
+        "scaled by √d_model": lambda target, source: forward(ex_layer, target, source, d_scale=16),
     },
     "05.3": {
         "the standard deviation as the bound": lambda fan_in, fan_out: (
@@ -163,6 +174,22 @@ CATALOGUED = {
         "one maximum for the whole array": lambda layer, query, key=None, value=None, mask=None: (
             forward(layer, query, key, value, mask, soft=softmax_global_max)
         ),
+        "one maximum for the whole array, with the guarded division": (
+            lambda layer, query, key=None, value=None, mask=None: forward(
+                layer, query, key, value, mask, soft=softmax_global_max_guarded
+            )
+        ),
+        "left out b_o": lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, out_bias=False
+        ),
+        "a float mask turned boolean with np.isfinite": (
+            lambda layer, query, key=None, value=None, mask=None: forward(
+                layer, query, key, value, mask, mask_mode="isfinite"
+            )
+        ),
+        "−1e9 instead of −∞": lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value, mask, blocked=-1e9
+        ),
     },
 }
 
@@ -182,7 +209,7 @@ UNLISTED = {
     ],
     "05.2": [
         lambda target, source: forward(ex_layer, target, source)[0],  # no weights
-        lambda target, source: forward(ex_layer, target, source, d_scale=16),
+        lambda target, source: forward(ex_layer, target, source, d_scale=1),  # no scale
         lambda target, source: forward(
             ex_layer, target, source, invert=True, mask=np.ones(1, bool)
         ),
@@ -218,6 +245,10 @@ UNLISTED = {
         lambda layer, query, key=None, value=None, mask=None: forward(
             layer, query, key, value, mask, soft=lambda z: softmax(np.swapaxes(z, -1, -2))
         ),  # softmax over the queries
+        lambda layer, query, key=None, value=None, mask=None: forward(
+            layer, query, key, value,
+            None if mask is None or np.asarray(mask).dtype == bool else np.asarray(mask) == 0,
+        ),  # a float mask turned boolean with == 0: its biases block keys
     ],
 }
 
@@ -235,6 +266,12 @@ def test_a_learner_who_mutates_the_layer_is_told():
         return forward(layer, query, key, value, mask)
 
     assert "it changed its argument layer in place" in check("05.4", rescales_weights).report
+
+
+def test_05_4_catches_a_float_mask_turned_boolean_with_isfinite_only_on_its_biases():
+    result = check("05.4", CATALOGUED["05.4"]["a float mask turned boolean with np.isfinite"])
+    assert not result.passed and result.failed_cases == (11,), result.report
+    assert "ALiBi-style float mask" in result.report
 
 
 def test_05_4_names_the_fooling_attempts_of_issue_20():

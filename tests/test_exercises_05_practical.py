@@ -9,7 +9,7 @@ import numpy as np
 from exercise_catalogue import catalogue_tests
 
 from helpers import attention, create_causal_mask
-from helpers.exercises import reference
+from helpers.exercises import check, reference
 from helpers.exercises._core import get
 from helpers.mha.dropout import dropout_keep_mask, dropout_scale
 
@@ -40,6 +40,8 @@ def cached_step(
         s = s + m if add_mask else np.where(m, s, -np.inf)
     elif align == "top-left":
         s = np.where(np.tril(np.ones((n, total), dtype=bool)), s, -np.inf)
+    elif align == "shifted":  # the diagonal left out: a new token cannot see itself
+        s = np.where(np.tril(np.ones((n, total), dtype=bool), k=total - n - 1), s, -np.inf)
     return (soft or softmax)(s) @ V, K, V
 
 
@@ -81,6 +83,18 @@ CATALOGUED = {
         "one maximum for the whole array": lambda q_new, k_new, v_new, K_cache, V_cache: (
             cached_step(q_new, k_new, v_new, K_cache, V_cache, soft=softmax_global_max)
         ),
+        "attended before appending": lambda q_new, k_new, v_new, K_cache, V_cache: (
+            cache_only(q_new, k_new, v_new, K_cache, V_cache)
+        ),
+        "causal mask shifted by one": lambda q_new, k_new, v_new, K_cache, V_cache: cached_step(
+            q_new, k_new, v_new, K_cache, V_cache, align="shifted"
+        ),
+        "new tokens put before the cache": lambda q_new, k_new, v_new, K_cache, V_cache: (
+            new_before_cache(q_new, k_new, v_new, K_cache, V_cache)
+        ),
+        "float32 became float64": lambda q_new, k_new, v_new, K_cache, V_cache: (
+            promoted_to_float64(q_new, k_new, v_new, K_cache, V_cache)
+        ),
     },
     "05.6": {
         "no rescaling": lambda P, p, keep, training: P * keep if training else P,
@@ -99,6 +113,10 @@ CATALOGUED = {
             P * keep if training else P * (1 - p)
         ),
         "rows renormalised after dropping": renormalising_dropout,
+        "changed P in place": lambda P, p, keep, training: drops_in_place(P, p, keep, training),
+        "float32 became float64": lambda P, p, keep, training: (
+            np.where(keep, P * np.float64(1 / (1 - p)), 0.0) if training else P
+        ),  # a NumPy float64 scalar promotes float32 weights
     },
 }
 
@@ -136,12 +154,19 @@ def drops_in_place(P, p, keep, training):
     return P
 
 
+def last_query_only(q_new, k_new, v_new, K_cache, V_cache):  # a chunk treated as one token
+    K, V = np.concatenate([K_cache, k_new], -2), np.concatenate([V_cache, v_new], -2)
+    out, _ = attention(q_new[..., -1:, :], K, V)
+    return out, K, V
+
+
 UNLISTED = {
     "05.5": [
-        cache_only,
-        new_before_cache,
         nan_triangle,
-        promoted_to_float64,
+        last_query_only,
+        lambda q_new, k_new, v_new, K_cache, V_cache: cached_step(
+            q_new, k_new, v_new, K_cache, V_cache, scale=q_new.shape[-1]
+        ),  # divided by d_k, not its square root
         lambda q_new, k_new, v_new, K_cache, V_cache: cached_step(
             q_new, k_new, v_new, K_cache, V_cache
         )[0],  # only the output
@@ -159,10 +184,10 @@ UNLISTED = {
             if training
             else P
         ),  # draws its own mask
-        lambda P, p, keep, training: np.where(keep, P * np.float64(1 / (1 - p)), 0.0)
-        if training
-        else P,  # float32 promoted to float64
-        drops_in_place,
+        lambda P, p, keep, training: P * keep / keep.mean() if training else P,  # kept share
+        lambda P, p, keep, training: (
+            np.where(P >= p, P / (1 - p), 0.0) if training else P
+        ),  # p used as a threshold on the weights
         lambda P, p, keep, training: np.where(keep, P / (1 - p), P) if training else P,
         lambda P, p, keep, training: np.where(keep, P / (1 - p), 0.0) if training else P * keep,
     ],
@@ -174,6 +199,19 @@ UNLISTED = {
     test_the_catalogue_is_written_out_here,
     test_unlisted_wrong_attempt_is_caught,
 ) = catalogue_tests(CATALOGUED, UNLISTED)
+
+
+def test_a_float64_zeros_array_in_05_6_is_named_like_a_float64_scalar():
+    def zeros_then_fill(P, p, keep, training):
+        if not training:
+            return P
+        out = np.zeros(P.shape)  # float64, whatever P is
+        out[keep] = P[keep] / (1 - p)
+        return out
+
+    result = check("05.6", zeros_then_fill)
+    assert not result.passed and result.failed_cases == (9,)
+    assert result.mistake == "float32 became float64", result.report
 
 
 def test_the_05_5_cases_are_rows_of_full_causal_attention():

@@ -23,6 +23,14 @@ def pe(seq_len, d_model, *, first=np.sin, second=np.cos, two=2, start=0, times=F
     return out
 
 
+def pe_two_i_doubled(seq_len, d_model):
+    i = np.arange(0, d_model, 2)  # these are already the values 2i ...
+    angle = np.arange(seq_len)[:, None] / 10000 ** (2 * i / d_model)  # ... doubled again
+    out = np.zeros((seq_len, d_model))
+    out[:, 0::2], out[:, 1::2] = np.sin(angle), np.cos(angle)
+    return out
+
+
 def pe_per_column(seq_len, d_model):
     angle = np.arange(seq_len)[:, None] / 10000 ** (np.arange(d_model) / d_model)
     out = np.cos(angle)
@@ -65,11 +73,12 @@ def bucket_rows(w, b):
 
 
 def classify(weights, buckets, queries, threshold=0.5, *, per_text=False, every_row=False,
-             allow_elsewhere=False, use_threshold=True, strict=False, fixed=None, total=False):
+             allow_elsewhere=False, use_threshold=True, strict=False, fixed=None, total=False,
+             inner=False):
     kept = []
     for w, b, q in zip(weights, buckets, queries, strict=True):
         rows = bucket_rows(np.asarray(w, dtype=float), b)
-        rows = rows if every_row else rows[q]
+        rows = rows if every_row else rows[1:-1] if inner else rows[q]
         kept.append(rows.mean(axis=0)[None] if per_text else rows)
     allrows = np.vstack(kept)
     profile = allrows.sum(axis=0) if total else allrows.mean(axis=0)
@@ -97,6 +106,7 @@ CATALOGUED = {
             seq_len, d_model, times=True
         ),
         "exponent from the column index": pe_per_column,
+        "2i doubled": pe_two_i_doubled,
     },
     "06.2": {
         "M_k transposed (= M_{-k})": lambda k, d_model: M(k, d_model, sign=-1),
@@ -156,6 +166,11 @@ CATALOGUED = {
         "summed over the queries": lambda weights, buckets, queries, threshold=0.5: classify(
             weights, buckets, queries, threshold, total=True
         ),
+        "rows 1 … n − 2 instead of queries": (
+            lambda weights, buckets, queries, threshold=0.5: classify(  # [CLS] first, [SEP] last
+                weights, buckets, queries, threshold, inner=True
+            )
+        ),
     },
 }
 
@@ -195,6 +210,10 @@ UNLISTED = {
         lambda batch, heads, seq_len, itemsize: int(  # int32 scalars (sizes read from an
             np.int32(batch) * np.int32(heads) * np.int32(seq_len) * np.int32(seq_len)  # int32
         ) * itemsize,  # array): overflows, with a RuntimeWarning
+        lambda batch, heads, seq_len, itemsize: float(batch * heads * seq_len**2 * itemsize),
+        lambda batch, heads, seq_len, itemsize: int(  # a float32 product: rounded
+            np.prod(np.array([batch, heads, seq_len, seq_len, itemsize], dtype=np.float32))
+        ),
     ],
     "06.4": [
         lambda weights, num_heads: load(weights, 1),  # one head
@@ -263,6 +282,19 @@ def test_a_float32_answer_is_still_judged():
     assert not result.passed and result.mistake == "sin and cos swapped"
 
 
+def test_06_3_refuses_a_float_and_catches_a_float32_product_on_the_odd_case():
+    as_float = check("06.3", UNLISTED["06.3"][5])
+    assert not as_float.passed and "288.0, a float; expected the int 288" in as_float.report
+    rounded = check("06.3", UNLISTED["06.3"][6])
+    assert not rounded.passed and rounded.failed_cases == (7,)
+    assert "off by 22, a rounding error" in rounded.report
+
+
+def test_06_5_takes_the_rows_from_queries_not_from_the_ends():
+    result = check("06.5", CATALOGUED["06.5"]["rows 1 … n − 2 instead of queries"])
+    assert not result.passed and result.failed_cases == (9,), result.report
+
+
 def test_an_int32_product_is_rejected_and_says_what_came_back():
     result = check("06.3", _int32_product)
     assert not result.passed and result.failed_cases == (6,)
@@ -309,7 +341,7 @@ def test_06_4_reference_loads_minilm_layer_1_like_the_model():
 
 
 def test_06_5_bucket_names_are_the_librarys():
-    from helpers.exercises.ex06_real_model import BUCKET_NAMES
+    from helpers.exercises.ex06_heads import BUCKET_NAMES
 
     assert BUCKET_NAMES == BUCKETS
 

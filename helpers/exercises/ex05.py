@@ -11,9 +11,10 @@ import numpy as np
 from helpers.exercises._compare import integer, real
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import pair
+from helpers.exercises.ex04_mha import softmax_one_max
 from helpers.exercises.ex05_cache import attend_with_cache  # noqa: F401  (registers 05.5)
 from helpers.exercises.ex05_dropout import attention_dropout  # noqa: F401  (registers 05.6)
-from helpers.exercises.ex05_forward import _forward, _softmax_one_max  # also registers 05.4
+from helpers.exercises.ex05_forward import _forward  # also registers 05.4
 from helpers.mha import MultiHeadAttention
 
 rng = np.random.default_rng(505)
@@ -52,6 +53,8 @@ register(
                 "with bias=True the layer also has four bias vectors of d_model numbers.",
                 "notebook 05 §1",
                 lambda d_model, bias: 4 * d_model * d_model,
+                hint="With bias=True, how many bias vectors does the layer own, and how long is "
+                     "each?",
             ),
             Mistake(
                 "forgot W_o and its bias",
@@ -132,6 +135,8 @@ register(
                 "keys and values come from the source.",
                 "notebook 05 §4",
                 lambda target, source: _forward(_LAYER, target),
+                hint="In cross-attention, which of the two sequences do the keys and values come"
+                     " from?",
             ),
             Mistake(
                 "queries from the source",
@@ -161,6 +166,15 @@ register(
                 lambda target, source: _forward(_LAYER, target, source, out=False),
             ),
             Mistake(
+                "scaled by √d_model",
+                "each head's scores are divided by √d_k = √(d_model / heads) = 2, not by "
+                "√d_model = 4: attention(Q, K, V) already uses the width of the heads it is given.",
+                "notebook 04 §4",
+                lambda target, source: _forward(_LAYER, target, source, scale=16),
+                hint="How wide is one head's query vector here, and which scale does attention "
+                "use when you leave scale out?",
+            ),
+            Mistake(
                 "PyTorch's (out, in) layout",
                 "the course stores each W as (in, out) and computes x @ W; x @ W.T is "
                 "torch.nn.Linear's convention. The matrices are square, so nothing fails: the "
@@ -176,7 +190,7 @@ register(
                 "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
                 "notebook 01 §9",
                 lambda target, source: _forward(
-                    _LAYER, target, source, softmax=_softmax_one_max
+                    _LAYER, target, source, softmax=softmax_one_max
                 ),
                 hint="Over which axis did you take the maximum you subtract? (attention does "
                 "this for you.)",
@@ -217,6 +231,8 @@ register(
                 "deviation; U(-a, a) has variance a²/3, so a = √(6/(fan_in+fan_out)).",
                 "notebook 05 §2",
                 lambda fan_in, fan_out: math.sqrt(2.0 / (fan_in + fan_out)),
+                hint="Is √(2/(fan_in + fan_out)) the bound a of U(−a, a), or its standard "
+                     "deviation? What is the variance of U(−a, a)?",
             ),
             Mistake(
                 "no square root",

@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 
+from helpers.attention import attention
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import _softmax
-from helpers.exercises.ex05_forward import _softmax_one_max
+from helpers.exercises.ex04_mha import softmax_one_max
 
 rng = np.random.default_rng(555)
 
@@ -32,19 +33,24 @@ def _step(
     return_old=False,
     axis=-2,
     scale=True,
+    sqrt=math.sqrt,
+    prepend=False,
     softmax=_softmax,
 ):
     """The decoding step in plain NumPy, with switches for the mistakes."""
-    K = np.concatenate([K_cache, k_new], axis=axis)  # (..., h, t + n, d_k)
-    V = np.concatenate([V_cache, v_new], axis=axis)  # (..., h, t + n, d_v)
+    order = slice(None, None, -1 if prepend else 1)  # prepend: the new tokens first (wrong)
+    K = np.concatenate([K_cache, k_new][order], axis=axis)  # (..., h, t + n, d_k)
+    V = np.concatenate([V_cache, v_new][order], axis=axis)  # (..., h, t + n, d_v)
     keys, values = (K, V) if use_cache else (k_new, v_new)
     n, total = q_new.shape[-2], keys.shape[-2]
     s = q_new @ np.swapaxes(keys, -1, -2)  # (..., h, n, t + n)
     if scale:
-        s = s / math.sqrt(q_new.shape[-1])
+        s = s / sqrt(q_new.shape[-1])  # np.sqrt gives a NumPy float64: float32 promoted
     rows, cols = np.arange(n)[:, None], np.arange(total)[None, :]
     if mask == "bottom-right":  # new query i sits at position t + i: keys 0 … t + i
         s = np.where(cols <= rows + (total - n), s, -np.inf)
+    elif mask == "shifted":  # np.tril(..., k=t - 1): keys 0 … t + i - 1, never itself
+        s = np.where(cols <= rows + (total - n) - 1, s, -np.inf)
     elif mask == "top-left":  # np.tril(np.ones((n, t + n))): query i sees keys 0 … i
         s = np.where(cols <= rows, s, -np.inf)
     elif mask == "added":  # the boolean bottom-right mask added as 0/1
@@ -74,6 +80,12 @@ def _variant(**wrong):
     return lambda q_new, k_new, v_new, K_cache, V_cache: _step(
         q_new, k_new, v_new, K_cache, V_cache, **wrong
     )
+
+
+def _attend_before_append(q_new, k_new, v_new, K_cache, V_cache):
+    """As written with attention(): the new queries attend to the old cache, then it grows."""
+    out, _ = attention(q_new, K_cache, V_cache)  # zeros when the cache is empty
+    return out, np.concatenate([K_cache, k_new], axis=-2), np.concatenate([V_cache, v_new], axis=-2)
 
 
 _same = arrays(rtol=1e-5, atol=1e-6, dtype="same")
@@ -147,6 +159,7 @@ register(
                 "next step will not see this one.",
                 "notebook 05 §6",
                 _variant(return_old=True),
+                hint="After this step, how many tokens must the caches you return hold?",
             ),
             Mistake(
                 "appended along axis 1",
@@ -172,7 +185,43 @@ register(
                 "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
                 "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
                 "notebook 01 §9",
-                _variant(softmax=_softmax_one_max),
+                _variant(softmax=softmax_one_max),
+            ),
+            Mistake(
+                "attended before appending",
+                "the new tokens' keys and values must join the cache before the new queries "
+                "attend: a token sees itself (and, in a chunk, the new tokens before it), and "
+                "with an empty cache there is nothing else to see.",
+                "notebook 05 §6",
+                _attend_before_append,
+                hint="With an empty cache and one new token, which keys can your new query "
+                "see?",
+            ),
+            Mistake(
+                "causal mask shifted by one",
+                "np.tril(..., k=t - 1) lets new query i see keys 0 … t + i - 1 but not its own "
+                "key t + i; the diagonal of the causal mask is kept (k=t, or "
+                "create_causal_mask(n, t + n)).",
+                "notebook 03 §5",
+                _variant(mask="shifted"),
+                hint="May a token attend to itself under a causal mask?",
+            ),
+            Mistake(
+                "new tokens put before the cache",
+                "the cache is in time order: the new keys and values go after the cached ones "
+                "(np.concatenate([K_cache, k_new], axis=-2)), or the mask and the next step "
+                "see the tokens in the wrong order.",
+                "notebook 05 §6",
+                _variant(prepend=True),
+            ),
+            Mistake(
+                "float32 became float64",
+                "float32 inputs must give a float32 output. np.sqrt(d_k) is a NumPy float64 "
+                "and promotes the whole score array; divide by math.sqrt(d_k), a Python float.",
+                "notebook 01 §6",
+                _variant(sqrt=np.sqrt),
+                hint="Print the dtype of your scores in the float32 case: where does float64 "
+                "appear first?",
             ),
         ),
     )

@@ -59,6 +59,21 @@ def _unchanged(P, p):
     return P
 
 
+def _in_place(P, p, keep, training):
+    """As a learner writes it to save memory: P itself is zeroed and divided."""
+    if training:
+        P[~keep] = 0.0
+        P /= 1.0 - p
+    return P
+
+
+def _zeros_float64(P, p, keep):
+    """np.zeros(P.shape) is float64: filled from float32 weights, it promotes the result."""
+    out = np.zeros(P.shape)
+    out[keep] = P[keep] / (1.0 - p)
+    return out
+
+
 def _renormalised(P, p, keep):
     dropped = np.where(keep, P, 0.0)
     return dropped / dropped.sum(axis=-1, keepdims=True)
@@ -134,6 +149,7 @@ register(
                 "keep is True for the weights that are kept (probability 1 − p).",
                 "notebook 05 §7",
                 _variant(lambda P, p, keep: np.where(keep, 0.0, P / (1.0 - p)), _unchanged),
+                hint="Which value of keep marks a weight that is kept?",
             ),
             Mistake(
                 "dropout at evaluation too",
@@ -164,6 +180,26 @@ register(
                 "stays zero instead of 0/0).",
                 "notebook 05 §7",
                 _variant(_renormalised, _unchanged),
+            ),
+            Mistake(
+                "changed P in place",
+                "P[~keep] = 0 and P /= 1 - p overwrite the caller's weights (the layer still "
+                "needs them, e.g. for the backward pass); build a new array, for example with "
+                "np.where.",
+                "notebook 05 §7",
+                _in_place,
+                hint="Call your function on an array, then print that array: is it what it "
+                "was before the call?",
+            ),
+            Mistake(
+                "float32 became float64",
+                "float32 weights must stay float32. np.zeros(P.shape) is float64 (as is any "
+                "NumPy float64 scalar such as np.float64(1 - p)), and filling it or dividing by "
+                "it promotes the result; use np.zeros_like(P), np.where or a Python float.",
+                "notebook 01 §6",
+                _variant(_zeros_float64, _unchanged),
+                hint="Print the dtype of your result for float32 weights, and of every array "
+                "you create inside the function.",
             ),
         ),
     )

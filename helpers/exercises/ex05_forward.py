@@ -9,34 +9,23 @@ import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
 from helpers.exercises._shared import _softmax, pair
+from helpers.exercises.ex04_mha import softmax_one_max, softmax_one_max_guarded
 from helpers.mha import MultiHeadAttention
 
 rng = np.random.default_rng(545)
 n = rng.standard_normal
 
 
-def _forward(
-    layer,
-    query,
-    key=None,
-    value=None,
-    mask=None,
-    *,
-    value_default="key",
-    bias=True,
-    out=True,
-    scale=None,
-    invert=False,
-    split=None,
-    torch_layout=False,
-    mask_as="dtype",
-    softmax=_softmax,
-):
+def _forward(layer, query, key=None, value=None, mask=None, *, value_default="key", bias=True,
+             out=True, out_bias=True, scale=None, invert=False, split=None, torch_layout=False,
+             mask_as="dtype", fill=-np.inf, softmax=_softmax):
     """The layer's forward pass in plain NumPy, with switches for the mistakes.
 
     ``mask_as``: "dtype" (right: boolean masks select, float masks are added), "bool" (every mask
-    used as a boolean, so a float 0/-inf mask is inverted) or "added" (every mask added, so a
-    boolean mask adds 1 to the keys it allows). ``torch_layout`` computes x @ W.T.
+    used as a boolean, so a float 0/-inf mask is inverted), "added" (every mask added, so a
+    boolean mask adds 1 to the keys it allows) or "isfinite" (a float mask turned boolean with
+    np.isfinite: its finite biases are lost). ``fill`` is what a boolean mask puts in place of a
+    blocked score. ``torch_layout`` computes x @ W.T.
     """
     key = query if key is None else key
     value = (key if value_default == "key" else query) if value is None else value
@@ -57,12 +46,14 @@ def _forward(
     s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(scale or Q.shape[-1])
     if mask is not None:
         m = np.asarray(mask)
-        as_bool = mask_as == "bool" or (mask_as == "dtype" and m.dtype == np.bool_)
-        s = np.where(~m if invert else m, s, -np.inf) if as_bool else s + m
+        if mask_as == "isfinite" and m.dtype != np.bool_:
+            m = np.isfinite(m)
+        as_bool = mask_as in ("bool", "isfinite") or (mask_as == "dtype" and m.dtype == np.bool_)
+        s = np.where(~m if invert else m, s, fill) if as_bool else s + m
     w = softmax(s)
     o = w @ V  # (..., h, L_q, d_k)
     y = np.swapaxes(o, -3, -2).reshape(*o.shape[:-3], o.shape[-2], -1)
-    return (proj(y, layer.W_o, layer.b_o) if out else y), w
+    return (proj(y, layer.W_o, layer.b_o if out_bias else None) if out else y), w
 
 
 # --------------------------------------------------------------------------- 05.4
@@ -95,12 +86,6 @@ def _softmax_nan_when_masked(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _softmax_one_max(z):
-    """One maximum for the whole array: rows far below it underflow to 0 / 0."""
-    e = np.exp(z - z.max())
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 _A, _B = _layer(8, 2, True, 1), _layer(12, 3, False, 2)
 _causal = np.tril(np.ones((4, 4), dtype=bool))
 _keep = (np.arange(6) < np.array([6, 3])[:, None])[:, None, None, :]  # (2, 1, 1, 6)
@@ -110,6 +95,8 @@ _row_blocked[1] = False  # query 1 may attend to nothing
 _shifted = np.zeros((4, 4))
 _shifted[0] = -3000.0  # lowers every score of query 0: its weights do not change
 _shifted[2, :2] = -np.inf  # query 2 may not see keys 0 and 1
+_offset = np.subtract.outer(np.arange(4), np.arange(4))  # query i - key j
+_alibi = np.where(_offset >= 0, -np.array([0.5, 0.125])[:, None, None] * _offset, -np.inf)[None]
 register(
     Exercise(
         id="05.4",
@@ -165,6 +152,17 @@ register(
                 "change) and blocks two keys of query 2 with −∞",
                 {"mask": _shifted},
             ),
+            Case(
+                (_A, n((2, 3, 8)) * np.array([3000.0, 1.0, 1.0])[:, None], n((2, 6, 8))),
+                "no mask; query token 0 is 3000 times larger than the others: its scores are "
+                "thousands, theirs about 1, so each row needs its own maximum",
+            ),
+            Case(
+                (_A, n((2, 4, 8))),
+                "an ALiBi-style float mask (1, 2, 4, 4): causal −∞ plus a bias −slope·(i − j) "
+                "that differs within each row (slopes 1/2 and 1/8 for the two heads)",
+                {"mask": _alibi},
+            ),
         ),
         mistakes=(
             Mistake(
@@ -173,6 +171,8 @@ register(
                 "layer(q, kv) attends to kv for both keys and values.",
                 "notebook 05 §3",
                 _variant(value_default="query"),
+                hint="With layer(q, kv), which array should the values come from when value is "
+                     "not given?",
             ),
             Mistake(
                 "left out the biases",
@@ -187,6 +187,13 @@ register(
                 _variant(out=False),
             ),
             Mistake(
+                "left out b_o",
+                "the output projection has a bias too: combine_heads(...) @ W_o + b_o.",
+                "notebook 05 §3",
+                _variant(out_bias=False),
+                hint="Which of the four projections add their bias in your code?",
+            ),
+            Mistake(
                 "scaled by √d_model",
                 "each head's scores are divided by √d_k = √(d_model / heads).",
                 "notebook 04 §4",
@@ -199,6 +206,8 @@ register(
                 "in this course a boolean True means may attend.",
                 "notebook 03 §8",
                 _variant(invert=True),
+                hint="In this course, what does True mean in a boolean mask: may attend, or "
+                     "blocked?",
             ),
             Mistake(
                 "split without the transpose",
@@ -212,6 +221,8 @@ register(
                 "bias=False: add a bias only when there is one.",
                 "notebook 05 §3",
                 _assumes_biases,
+                hint="What are layer.b_q … layer.b_o for a layer built with bias=False, and what"
+                     " does x @ W + None do?",
             ),
             Mistake(
                 "PyTorch's (out, in) layout",
@@ -234,6 +245,16 @@ register(
                 "as True in np.where?",
             ),
             Mistake(
+                "a float mask turned boolean with np.isfinite",
+                "np.isfinite(mask) keeps the keys a float mask allows but throws away its "
+                "finite values; a float mask is added to the scores, so a bias such as ALiBi's "
+                "−slope·(i − j) changes the weights.",
+                "notebook 03 §1",
+                _variant(mask_as="isfinite"),
+                hint="The failing case's float mask holds numbers other than 0 and −∞. What "
+                "must they do to the scores?",
+            ),
+            Mistake(
                 "a boolean mask added to the scores",
                 "scores + mask adds 1 where a boolean mask allows and 0 where it blocks: no key "
                 "is blocked. Use np.where(mask, scores, −∞) for a boolean mask.",
@@ -250,11 +271,30 @@ register(
                 hint="What is the maximum of a row of −∞, and what does subtracting it give?",
             ),
             Mistake(
+                "−1e9 instead of −∞",
+                "a boolean mask that puts −1e9 in place of the blocked scores gives a fully "
+                "masked row equal scores, so uniform weights over keys it may not see; −∞, a "
+                "safe max and the guarded division give it zero weights.",
+                "notebook 03 §8",
+                _variant(fill=-1e9),
+                hint="What are the scores of a fully masked row after your fill, and what does "
+                "a softmax of equal scores give?",
+            ),
+            Mistake(
                 "one maximum for the whole array",
                 "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
                 "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
                 "notebook 01 §9",
-                _variant(softmax=_softmax_one_max),
+                _variant(softmax=softmax_one_max),
+                hint="Over which axis did you take the maximum you subtract?",
+            ),
+            Mistake(
+                "one maximum for the whole array, with the guarded division",
+                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
+                "maximum for every row sends the rows far below it to exp(…) = 0, and the "
+                "guarded division then hides the 0/0 behind zero weights.",
+                "notebook 01 §9",
+                _variant(softmax=softmax_one_max_guarded),
                 hint="Over which axis did you take the maximum you subtract?",
             ),
         ),

@@ -1,13 +1,14 @@
 """Exercises of notebook 06 (validation with real inputs): sinusoidal positional encodings, the
-shift matrix M_k, the memory of the attention weights (here), and, in ``ex06_real_model``,
-loading a BERT layer into the class and classifying a head from its weights."""
+shift matrix M_k, the memory of the attention weights (here); loading a BERT layer into the class
+(``ex06_real_model``) and classifying a head from its weights (``ex06_heads``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from helpers.exercises._compare import Comparison, arrays, integer
+from helpers.exercises._compare import Comparison, arrays
 from helpers.exercises._core import Case, Exercise, Mistake, register
+from helpers.exercises.ex04 import byte_count
 
 
 def in_answer_precision(
@@ -98,7 +99,15 @@ register(Exercise(
         Mistake("exponent i/d with the pair index",
                 "the frequency of pair i is 10000^(-2i/d): the exponent uses 2i (the even "
                 "column), not i.", _TAUGHT_PE,
-                lambda seq_len, d_model: _pe(seq_len, d_model, exponent=1)),
+                lambda seq_len, d_model: _pe(seq_len, d_model, exponent=1),
+                hint="For d_model = 8, which exponents 2i/d should the four pairs use? Print "
+                     "yours."),
+        Mistake("2i doubled",
+                "np.arange(0, d_model, 2) already holds the values 2i; multiplying them by 2 "
+                "again gives the exponent 4i/d, so every pair after the first turns too slowly.",
+                _TAUGHT_PE, lambda seq_len, d_model: _pe(seq_len, d_model, exponent=4),
+                hint="Print the exponents your code uses for d_model = 8: they should be "
+                     "0, 0.25, 0.5, 0.75."),
         Mistake("positions start at 1", "the first row is position 0 (sin 0 = 0, cos 0 = 1).",
                 _TAUGHT_PE, lambda seq_len, d_model: _pe(seq_len, d_model, start=1)),
         Mistake("multiplied by the frequency term",
@@ -189,7 +198,7 @@ register(Exercise(
     id="06.3",
     reference=attention_matrix_bytes,
     taught=_TAUGHT_MEM,
-    compare=integer(),
+    compare=byte_count(),  # an int, exactly: a float is refused (see notebook 04's 04.3)
     difficulty=1,
     minutes=5,
     hints=(
@@ -205,12 +214,16 @@ register(Exercise(
         Case((1, 1, 1, 1), "one number of one byte"),
         Case((1, 32, 8192, 1), "32 heads of 8192 tokens, 1 byte each: 2³¹ bytes, one more "
              "than a 32-bit integer holds"),
+        Case((3, 7, 4097, 2), "odd sizes (batch 3, 7 heads, 4097 tokens, float16): "
+             "704 987 178 bytes, a whole number float32 cannot hold"),
     ),
     mistakes=(
         Mistake("forgot the heads", "every head has its own L × L matrix.", _TAUGHT_MEM,
                 lambda batch, heads, seq_len, itemsize: batch * seq_len**2 * itemsize),
         Mistake("L instead of L²", "the weights are L × L per head and sequence.", _TAUGHT_MEM,
-                lambda batch, heads, seq_len, itemsize: batch * heads * seq_len * itemsize),
+                lambda batch, heads, seq_len, itemsize: batch * heads * seq_len * itemsize,
+                hint="How many weights does one head hold for one sequence of L tokens: one per "
+                     "token, or one per (query, key) pair?"),
         Mistake("bits instead of bytes", "itemsize is in bytes already; no factor 8.",
                 _TAUGHT_MEM,
                 lambda batch, heads, seq_len, itemsize: 8 * batch * heads * seq_len**2 * itemsize),
@@ -229,4 +242,4 @@ register(Exercise(
     ),
 ))
 
-from helpers.exercises import ex06_real_model  # noqa: E402, F401  (registers 06.4 and 06.5)
+from helpers.exercises import ex06_heads, ex06_real_model  # noqa: E402, F401  (06.4, 06.5)
