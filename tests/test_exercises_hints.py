@@ -213,3 +213,16 @@ def test_every_registered_hint_is_well_formed():
         assert ex.difficulty in (0, 1, 2, 3) and ex.minutes >= 0
         assert len(ex.hints) <= 3 and all(h.strip() for h in ex.hints)
         assert ex.reference is reference(i)
+
+
+def test_a_hint_on_the_last_line_of_a_cell_is_shown_once(progress_file):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    with capture_output() as shown:
+        result = shell.run_cell('from helpers.exercises import hint\nhint("02.1")',
+                                store_history=True)
+    assert result.success and isinstance(result.result, str)
+    first_line = result.result.splitlines()[0]
+    assert shown.stdout.count(first_line) == 1, shown.stdout  # printed, not echoed as Out[]

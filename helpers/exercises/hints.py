@@ -96,7 +96,14 @@ def next_hint(exercise_id: str, level: int | None = None) -> tuple[str, dict[str
     return text, {"event": "hint", "id": ex.id, "level": level}
 
 
-def hint(exercise_id: str, level: int | None = None) -> str:
+class HintText(str):
+    """The text of a hint: a ``str`` that Jupyter does not show again after :func:`hint` printed it."""
+
+    def _ipython_display_(self) -> None:
+        """Show nothing: :func:`hint` has already printed the text."""
+
+
+def hint(exercise_id: str, level: int | None = None) -> HintText:
     """Print and return the next hint of an exercise (``level``: that hint, 1-based).
 
     See the module docstring for the order. Raises ``ValueError``/``TypeError`` only for an
@@ -106,4 +113,4 @@ def hint(exercise_id: str, level: int | None = None) -> str:
     if entry is not None:
         _records.append(entry)
     print(text)
-    return text
+    return HintText(text)
