@@ -97,7 +97,7 @@ def next_hint(exercise_id: str, level: int | None = None) -> tuple[str, dict[str
 
 
 class HintText(str):
-    """The text of a hint: a ``str`` that Jupyter does not show again after :func:`hint` printed it."""
+    """A hint's text: a ``str`` that Jupyter does not show again after :func:`hint` printed it."""
 
     def _ipython_display_(self) -> None:
         """Show nothing: :func:`hint` has already printed the text."""
