@@ -168,7 +168,8 @@ def use_own_functions(
     cross_entropy_grad: Callable[..., Any] | None = None,
 ) -> Iterator[TinyTransformer]:
     """Within the block, ``model`` computes with the functions given (module docstring); None
-    keeps the library's. ``mha_forward`` and ``mha_backward`` come together or not at all."""
+    keeps the library's. ``mha_forward`` and ``mha_backward`` come together or not at all.
+    Taught in notebook 08, section 9 (the training run)."""
     if (mha_forward is None) != (mha_backward is None):
         raise ValueError("give mha_forward and mha_backward together: the backward pass reads "
                          "the forward pass's cache")
@@ -198,7 +199,7 @@ class AdamFromFunction(Adam):
     ``adam_step(param, grad, m, v, t, lr, beta1, beta2, eps)`` returns the new ``(param, m,
     v)``; this optimizer keeps ``m`` and ``v`` per parameter (zeros before the first step),
     counts ``t`` from 1 and writes the new parameter into the model's array. Weight decay is
-    not part of the exercise: none here.
+    not part of the exercise: none here. Taught in notebook 08, sections 8 and 9.
     """
 
     def __init__(self, params: Mapping[str, FloatArray], adam_step: Callable[..., Any],
