@@ -40,7 +40,7 @@ def spread(scores, offsets=None, measure=lambda d: d.max() - d.min()):
 
 # --------------------------------------------------------------------------- 09.3
 def rnn(phi_q, phi_k, V, *, read_first=False, divide=True, future=False, z_future=False,
-        vk=False):
+        vk=False, eps=0.0):
     L = len(phi_q)
     S = np.zeros((V.shape[1], phi_k.shape[1]) if vk else (phi_k.shape[1], V.shape[1]))
     z = np.zeros(phi_k.shape[1])
@@ -53,14 +53,15 @@ def rnn(phi_q, phi_k, V, *, read_first=False, divide=True, future=False, z_futur
         if not read_first:
             num = phi_q[i] @ (phi_k.T @ V if future else S)
             den = phi_q[i] @ (phi_k.sum(0) if future or z_future else z)
-        out.append(num / den if divide else num)
+        out.append(num / (den + eps) if divide else num)
     return np.array(out)
 
 
 # --------------------------------------------------------------------------- 09.4
-def features(x, W, *, power=-0.25, by_r=True, subtract=True, square=True, halve=True, Wt=True):
+def features(x, W, *, power=-0.25, by_r=True, subtract=True, square=True, halve=True, Wt=True,
+             norm_of_x=False):
     xs = x * x.shape[-1] ** power
-    sq = (xs**2).sum(-1, keepdims=True)
+    sq = ((x if norm_of_x else xs) ** 2).sum(-1, keepdims=True)
     term = (sq if square else np.sqrt(sq)) * (0.5 if halve else 1.0)
     proj = xs @ W.T if Wt else xs @ W
     phi = np.exp(proj - term if subtract else proj)
@@ -90,6 +91,8 @@ CATALOGUED = {
         "distance from the first entry": lambda scores: spread(
             scores, measure=lambda d: np.abs(d - d[0]).max()),
         "spread of the whole table": lambda scores: float(scores.max() - scores.min()),
+        "§3's shift_gap instead of the spread": lambda scores: float(  # the notebook's shift_gap
+            np.abs(scores[1:, 1:] - scores[:-1, :-1]).max()),
     },
     "09.3": {
         "state updated after the output": lambda phi_q, phi_k, V: rnn(
@@ -98,6 +101,7 @@ CATALOGUED = {
         "not causal": lambda phi_q, phi_k, V: rnn(phi_q, phi_k, V, future=True),
         "normaliser over every key": lambda phi_q, phi_k, V: rnn(phi_q, phi_k, V, z_future=True),
         "S built as v φ(k)ᵀ": lambda phi_q, phi_k, V: rnn(phi_q, phi_k, V, vk=True),
+        "eps in the denominator": lambda phi_q, phi_k, V: rnn(phi_q, phi_k, V, eps=1e-6),
     },
     "09.4": {
         "d^(-1/4) scaling left out": lambda x, W: features(x, W, power=0.0),
@@ -107,6 +111,7 @@ CATALOGUED = {
         "‖x‖ not squared": lambda x, W: features(x, W, square=False),
         "‖x‖² without the 1/2": lambda x, W: features(x, W, halve=False),
         "W not transposed": lambda x, W: features(x, W, Wt=False),
+        "‖x‖²/2 of the unscaled x": lambda x, W: features(x, W, norm_of_x=True),
     },
 }
 
@@ -162,6 +167,20 @@ def test_every_exercise_has_difficulty_minutes_and_graded_hints(exercise_id):
     ex = get(exercise_id)
     assert ex.difficulty in (1, 2, 3) and ex.minutes > 0
     assert 2 <= len(ex.hints) <= 3 and all(len(h) > 20 for h in ex.hints)
+
+
+def test_w_scaled_instead_of_x_is_named_as_the_unscaled_norm():
+    """x (W d^(-1/4))ᵀ = (x d^(-1/4)) Wᵀ: the projection is right, the norm term is not."""
+    def random_features(x, W):
+        d = x.shape[-1]
+        return np.exp(x @ (W * d**-0.25).T - 0.5 * (x**2).sum(-1, keepdims=True)) / np.sqrt(
+            W.shape[0])
+
+    assert check("09.4", random_features).mistake == "‖x‖²/2 of the unscaled x"
+
+
+def test_09_1_is_my_apply_rope_so_the_stub_never_shadows_the_library():
+    assert get("09.1").name == "my_apply_rope" and helpers.apply_rope.__name__ == "apply_rope"
 
 
 def test_other_right_answers_pass():

@@ -248,3 +248,13 @@ def test_references_agree_with_helpers_training_and_torch():
             np.testing.assert_allclose(ours["w"], new_param, rtol=1e-12)
 
 
+
+
+def test_08_1_a_float32_answer_fails_every_case_and_is_told_why():
+    """rtol = 1e-9: float32 rounding (1e-8 relative) can never pass some cases by chance."""
+    def cross_entropy_grad(logits, targets):
+        return reference("08.1")(logits.astype(np.float32), targets)
+
+    result = check("08.1", cross_entropy_grad)
+    assert result.cases_passed == 0, result.report
+    assert "right to float32 precision, but this exercise asks for float64" in result.report

@@ -27,9 +27,10 @@ def softmax(z, axis=-1):
 
 
 # ------------------------------------------------------------------------------ 08.4
-def mha_bwd(d_out, cache, params, *, q_scale=True, dx_q_scale=None, k_extra_scale=False,
-            paths="qkv", split="transpose", merge="transpose", dW_swapped=False, bias_sum=(0, 1),
-            softmax_backward="full", recompute_P=False, dV_transpose=True):
+def mha_bwd(d_out, cache, params, *, s_in=("W_q", "b_q", "dx"), q_extra_scale=False,
+            k_extra_scale=False, paths="qkv", split="transpose", merge="transpose",
+            dW_swapped=False, bias_sum=(0, 1), softmax_backward="full", recompute_P=False,
+            dV_transpose=True, dK_transpose=True, W_q_transpose=True):
     """The layer's backward pass written head by head with loops, as a learner might."""
     x, Q, K, V, P, H = (cache[k] for k in ("x", "Q", "K", "V", "P", "H"))
     B, h, L, dk = Q.shape
@@ -54,19 +55,19 @@ def mha_bwd(d_out, cache, params, *, q_scale=True, dx_q_scale=None, k_extra_scal
                 dS_i = P_i * (dP_i - (dP_i * P_i).sum(axis=1, keepdims=True))
             else:
                 dS_i = P_i * (1 - P_i) * dP_i
-            dQ_i = dS_i @ K[b, i]
-            dK_i = dS_i.T @ Q[b, i] * (s if k_extra_scale else 1.0)
+            dQ_i = dS_i @ K[b, i] * (s if q_extra_scale else 1.0)
+            dK_i = (dS_i.T if dK_transpose else dS_i) @ Q[b, i] * (s if k_extra_scale else 1.0)
             for full, part in ((dQ, dQ_i), (dK, dK_i), (dV, dV_i)):
                 if merge == "transpose":
                     full[b, :, cols] = part
                 else:
                     full[b].reshape(h, L, dk)[i] = part
-    q = s if q_scale else 1.0
-    grads.update(W_q=q * dW(x, dQ), W_k=dW(x, dK), W_v=dW(x, dV),
-                 b_q=q * dQ.sum(axis=bias_sum), b_k=dK.sum(axis=bias_sum),
+    q_w, q_b, q_dx = (s if where in s_in else 1.0 for where in ("W_q", "b_q", "dx"))
+    grads.update(W_q=q_w * dW(x, dQ), W_k=dW(x, dK), W_v=dW(x, dV),
+                 b_q=q_b * dQ.sum(axis=bias_sum), b_k=dK.sum(axis=bias_sum),
                  b_v=dV.sum(axis=bias_sum))
-    q_dx = q if dx_q_scale is None else (s if dx_q_scale else 1.0)
-    by_path = {"q": q_dx * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
+    W_q_back = params["W_q"].T if W_q_transpose else params["W_q"]
+    by_path = {"q": q_dx * dQ @ W_q_back, "k": dK @ params["W_k"].T,
                "v": dV @ params["W_v"].T}
     return sum(by_path[p] for p in paths), grads
 
@@ -74,16 +75,33 @@ def mha_bwd(d_out, cache, params, *, q_scale=True, dx_q_scale=None, k_extra_scal
 CATALOGUED = {
     "08.4": {
         "the scale missing from the query path":
-            lambda d_out, cache, params: mha_bwd(d_out, cache, params, q_scale=False),
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, s_in=()),
         "the scale missing from dW_q and db_q":
-            lambda d_out, cache, params: mha_bwd(d_out, cache, params, q_scale=False,
-                                                 dx_q_scale=True),
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, s_in=("dx",)),
+        "the scale missing from db_q":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, s_in=("W_q", "dx")),
+        "the scale missing from dx's query path":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, s_in=("W_q", "b_q")),
+        "07 §8's dQ on the scaled Q":  # dQ = s dS K, then s again in dW_q, db_q and dx
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, q_extra_scale=True),
         "07 §8's dK on the scaled Q":
             lambda d_out, cache, params: mha_bwd(d_out, cache, params, k_extra_scale=True),
         "dx from the query path only":
             lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="q"),
+        "dx from the key path only":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="k"),
+        "dx from the value path only":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="v"),
+        "dx without the query path":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="kv"),
+        "dx without the key path":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="qv"),
+        "dx without the value path":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="qk"),
         "combine-heads backward without the transpose":
             lambda d_out, cache, params: mha_bwd(d_out, cache, params, split="reshape"),
+        "dQ, dK, dV merged by reshape alone":
+            lambda d_out, cache, params: mha_bwd(d_out, cache, params, merge="reshape"),
         "heads split and merged by reshape alone":
             lambda d_out, cache, params: mha_bwd(d_out, cache, params, split="reshape",
                                                  merge="reshape"),
@@ -102,14 +120,15 @@ CATALOGUED = {
 UNLISTED = {
     "08.4": [
         lambda d_out, cache, params: mha_bwd(d_out, cache, params, dV_transpose=False),
-        lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="qk"),
+        lambda d_out, cache, params: mha_bwd(d_out, cache, params, dK_transpose=False),
+        lambda d_out, cache, params: mha_bwd(d_out, cache, params, W_q_transpose=False),
         lambda d_out, cache, params: (mha_bwd(d_out, cache, params)[0],
                                       {k: g for k, g in mha_bwd(d_out, cache, params)[1].items()
                                        if k.startswith("W")}),  # the biases left out
         lambda d_out, cache, params: (mha_bwd(d_out, cache, params)[0],
                                       {k: g / d_out.shape[0] for k, g in
                                        mha_bwd(d_out, cache, params)[1].items()}),  # averaged
-        lambda d_out, cache, params: mha_bwd(d_out, cache, params, merge="reshape"),
+        lambda d_out, cache, params: mha_bwd(d_out, cache, params, paths="qkvv"),  # v twice
         lambda d_out, cache, params: (mha_bwd(d_out, cache, params)[0] * 2,
                                       mha_bwd(d_out, cache, params)[1]),
     ],

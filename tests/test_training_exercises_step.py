@@ -72,7 +72,7 @@ def step_params(model, optimizer, inputs, targets):
 CATALOGUED = {
     "08.6": {
         "gradients not zeroed first": step_no_zero,
-        "zero_grad between backward and step": step_zero_late,
+        "the optimizer stepped on zero gradients": step_zero_late,
         "no optimizer step": step_without_update,
         "loss after the update": step_loss_after,
         "stepped uphill": step_uphill,
@@ -127,6 +127,22 @@ UNLISTED = {
     test_the_catalogue_is_written_out_here,
     test_unlisted_wrong_attempt_is_caught,
 ) = catalogue_tests(CATALOGUED, UNLISTED)
+
+
+def test_a_step_before_backward_is_named_for_what_happened():
+    """zero_grad, forward, step, backward: the optimizer stepped on the zeroed gradients; the
+    learner did zero them before the backward pass, so that advice would be wrong."""
+    def step_before_backward(model, optimizer, inputs, targets):
+        model.zero_grad()
+        loss, dlogits = softmax_cross_entropy(model(inputs), targets)
+        optimizer.step(model.grads)
+        model.backward(dlogits)
+        return loss
+
+    result = check("08.6", step_before_backward)
+    assert result.mistake == "the optimizer stepped on zero gradients", result.report
+    assert "or the step before backward" in result.report
+    assert "zero them before the backward pass" not in result.report
 
 
 def test_a_right_step_that_also_zeroes_at_the_end_passes():

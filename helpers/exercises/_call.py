@@ -26,7 +26,7 @@ class Outcome:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """True when ``a`` still equals its pristine copy ``b`` (arrays, containers, layers)."""
+    """True when ``a`` still equals its pristine copy ``b`` (arrays, sequences, dicts, layers)."""
     if isinstance(b, np.ndarray):
         return (
             isinstance(a, np.ndarray)
@@ -36,6 +36,12 @@ def _same(a: Any, b: Any) -> bool:
         )
     if isinstance(b, tuple | list):
         return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(b, Mapping):  # a dict of arrays (a cache, parameters): same keys, same values
+        return (
+            isinstance(a, Mapping)
+            and a.keys() == b.keys()
+            and all(_same(a[k], b[k]) for k in b)
+        )
     if hasattr(b, "parameters") and callable(b.parameters):
         pa, pb = a.parameters(), b.parameters()
         return pa.keys() == pb.keys() and all(

@@ -45,11 +45,11 @@ def mha_forward(x, params, num_heads, mask=None):
     return out, {"x": x, "Q": Q, "K": K, "V": V, "P": P, "H": H}
 
 
-def _backward(d_out, cache, params, *, q_scale=1.0, dx_scaled=True, k_scale=1.0, paths="qkv",
+def _backward(d_out, cache, params, *, q_scales=(1.0, 1.0, 1.0), k_scale=1.0, paths="qkv",
               split_t=True, merge_t=True, dW_t=False, bias_axes=(0, 1), softmax="full",
               mask_kept=True):
-    """The reference, or a mistake: q_scale multiplies s in dW_q, db_q (and in dx unless
-    dx_scaled); the other flags switch one step of the table to its wrong form."""
+    """The reference, or a mistake: q_scales multiply s in (dW_q, db_q, the query path of dx);
+    the other flags switch one step of the table to its wrong form."""
     x, Q, K, V, P, H = (cache[k] for k in ("x", "Q", "K", "V", "P", "H"))
     B, h, L, d_k = Q.shape
     d = h * d_k
@@ -74,11 +74,11 @@ def _backward(d_out, cache, params, *, q_scale=1.0, dx_scaled=True, k_scale=1.0,
     dK = k_scale * dS.transpose(0, 1, 3, 2) @ Q
     merge = _merge if merge_t else (lambda X: X.reshape(B, L, d))
     dQ, dK, dV = merge(dQ), merge(dK), merge(dV)  # (B, L, d) each
-    q = s * q_scale  # Q = s (x W_q + b_q)
-    grads.update(W_q=q * dW(x, dQ), b_q=q * dQ.sum(axis=bias_axes),
+    q_w, q_b, q_x = (s * f for f in q_scales)  # Q = s (x W_q + b_q)
+    grads.update(W_q=q_w * dW(x, dQ), b_q=q_b * dQ.sum(axis=bias_axes),
                  W_k=dW(x, dK), b_k=dK.sum(axis=bias_axes),
                  W_v=dW(x, dV), b_v=dV.sum(axis=bias_axes))
-    paths_to_x = {"q": (s if dx_scaled else q) * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
+    paths_to_x = {"q": q_x * dQ @ params["W_q"].T, "k": dK @ params["W_k"].T,
                   "v": dV @ params["W_v"].T}
     dx = sum(paths_to_x[p] for p in paths)
     return dx, {name: grads[name] for name in NAMES}
@@ -130,6 +130,53 @@ _CASES = (
 )
 _T = "notebook 08 §6"
 
+
+def _with_scales(*factors_of_root_dk):
+    """The backward pass with s multiplied by (√d_k)^f in dW_q, db_q and dx's query path."""
+    def wrong(d_out, cache, params):
+        root = math.sqrt(cache["Q"].shape[-1])
+        return _backward(d_out, cache, params, q_scales=tuple(root**f for f in factors_of_root_dk))
+    return wrong
+
+
+_SCALE_HINT = ("Where does the forward pass multiply by s = 1/√d_k, and what does that factor do "
+               "to every gradient taken through it?")
+_SCALE_MISTAKES = (  # Q = s (x W_q + b_q): dW_q, db_q and dx's query path carry s once each
+    Mistake("the scale missing from the query path", "Q = s(x W_q + b_q) with s = 1/√d_k: "
+            "dW_q, db_q and the query path to dx each carry the factor s.", _T,
+            _with_scales(1, 1, 1), hint=_SCALE_HINT),
+    Mistake("the scale missing from dW_q and db_q", "Q = s(x W_q + b_q): the gradients of "
+            "W_q and b_q carry the factor s = 1/√d_k, as the query path to dx does.", _T,
+            _with_scales(1, 1, 0), hint=_SCALE_HINT),
+    Mistake("the scale missing from db_q", "b_q sits inside Q = s(x W_q + b_q): its gradient "
+            "carries s = 1/√d_k, as dW_q's does.", _T, _with_scales(0, 1, 0), hint=_SCALE_HINT),
+    Mistake("the scale missing from dx's query path", "x reaches Q through s(x W_q + b_q): "
+            "the query path to dx is s·dQ̂ W_qᵀ.", _T, _with_scales(0, 0, 1), hint=_SCALE_HINT),
+    Mistake("07 §8's dQ on the scaled Q", "the cache's Q already holds s, so dQ̂ = dS K; "
+            "notebook 07 §8's s·dS·K is the gradient of an unscaled Q, and with the s of "
+            "dW_q, db_q and dx's query path it counts s twice (s² instead of s).", _T,
+            _with_scales(-1, -1, -1), hint="Does the cache's Q already carry s? Count the "
+            "factors of s between the scores and W_q."),
+)
+
+_PATHS = {"q": "query", "k": "key", "v": "value"}
+
+
+def _path_mistake(paths):
+    """dx summed over ``paths`` only (a proper, non-empty subset of "qkv")."""
+    if len(paths) == 1:
+        name = f"dx from the {_PATHS[paths]} path only"
+    else:
+        name = f"dx without the {_PATHS[next(p for p in 'qkv' if p not in paths)]} path"
+    return Mistake(name, "x feeds the queries, the keys and the values: dx is the sum of the "
+                   "three paths, s·dQ̂ W_qᵀ + dK W_kᵀ + dV W_vᵀ.", _T,
+                   lambda d_out, cache, params: _backward(d_out, cache, params, paths=paths),
+                   hint="How many of the layer's products read x, and how does the chain rule "
+                        "combine several paths from one input?")
+
+
+_PATH_MISTAKES = tuple(_path_mistake(p) for p in ("q", "k", "v", "kv", "qv", "qk"))
+
 register(Exercise(
     id="08.4",
     reference=mha_backward,
@@ -137,30 +184,22 @@ register(Exercise(
     compare=_compare,
     cases=_CASES,
     mistakes=(
-        Mistake("the scale missing from the query path", "Q = s(x W_q + b_q) with "
-                "s = 1/√d_k: dW_q, db_q and the query path to dx each carry the factor s.", _T,
-                lambda d_out, cache, params: _backward(d_out, cache, params, q_scale=math.sqrt(
-                    cache["Q"].shape[-1]), dx_scaled=False),
-                hint="Where does the forward pass multiply by s = 1/√d_k, and what does that "
-                     "factor do to every gradient taken through it?"),
-        Mistake("the scale missing from dW_q and db_q", "Q = s(x W_q + b_q): the gradients of "
-                "W_q and b_q carry the factor s = 1/√d_k, as the query path to dx does.", _T,
-                lambda d_out, cache, params: _backward(d_out, cache, params, q_scale=math.sqrt(
-                    cache["Q"].shape[-1]), dx_scaled=True)),
+        *_SCALE_MISTAKES,
         Mistake("07 §8's dK on the scaled Q", "the cache's Q already holds s, so dK = dSᵀ Q; "
                 "notebook 07 §8's s·dSᵀQ starts from an unscaled Q and here counts s twice.",
                 _T, lambda d_out, cache, params: _backward(
                     d_out, cache, params, k_scale=1 / math.sqrt(cache["Q"].shape[-1]))),
-        Mistake("dx from the query path only", "x feeds the queries, the keys and the values: "
-                "dx is the sum of the three paths.", _T,
-                lambda d_out, cache, params: _backward(d_out, cache, params, paths="q"),
-                hint="How many of the layer's products read x, and how does the chain rule "
-                     "combine several paths from one input?"),
+        *_PATH_MISTAKES,
         Mistake("combine-heads backward without the transpose", "combining heads was a "
                 "transpose then a reshape; its backward is the reshape to (B, L, h, d_k) then "
                 "the transpose to (B, h, L, d_k). dH.reshape(B, h, L, d_k) mixes positions "
                 "and heads.", "notebook 08 §6 and notebook 04 §3",
                 lambda d_out, cache, params: _backward(d_out, cache, params, split_t=False)),
+        Mistake("dQ, dK, dV merged by reshape alone", "splitting heads was a reshape to (B, L, "
+                "h, d_k) then a transpose; merging dQ, dK, dV back needs the transpose to (B, L, "
+                "h, d_k) before the reshape to (B, L, d), as combine_heads does.",
+                "notebook 08 §6 and notebook 04 §3",
+                lambda d_out, cache, params: _backward(d_out, cache, params, merge_t=False)),
         Mistake("heads split and merged by reshape alone", "both the split of dH and the merge "
                 "of dQ, dK, dV need the transpose between (B, L, h, d_k) and (B, h, L, d_k).",
                 "notebook 08 §6 and notebook 04 §3",

@@ -173,9 +173,12 @@ register(Exercise(
                 "whatever the model arrived with).", "notebook 08 §9",
                 _step(zero=False),
                 hint="What does model.grads hold when the step begins?"),
-        Mistake("zero_grad between backward and step", "the optimizer then steps on zero "
-                "gradients: zero them before the backward pass.", "notebook 08 §9",
-                _step(zero_late=True)),
+        Mistake("the optimizer stepped on zero gradients", "optimizer.step(model.grads) ran "
+                "while the gradients were zero: zero_grad between backward and step, or the "
+                "step before backward. The order is zero_grad, forward, loss, backward, step.",
+                "notebook 08 §9", _step(zero_late=True),
+                hint="Print the size of model.grads just before optimizer.step: what does it "
+                     "hold?"),
         Mistake("no optimizer step", "the gradients are computed but never used: "
                 "optimizer.step(model.grads) updates the parameters.", "notebook 08 §9",
                 _step(update=False)),

@@ -1,6 +1,8 @@
-"""Exercises of notebook 09 (positions and long sequences): rotary position embeddings (09.1), the
-check that a score depends only on the offset (09.2), and, in ``ex09_linear``, causal linear
-attention as a recurrence (09.3) and Performer's random features (09.4)."""
+"""Exercises of notebook 09 (positions and long sequences): rotary position embeddings (09.1,
+``my_apply_rope``: the learner's function must not shadow the library's ``apply_rope``, which the
+notebook keeps using), the check that a score depends only on the offset (09.2), and, in
+``ex09_linear``, causal linear attention as a recurrence (09.3) and Performer's random features
+(09.4)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ n = rng.standard_normal
 
 
 # --------------------------------------------------------------------------- 09.1
-def apply_rope(x, positions, base=10000.0):
+def my_apply_rope(x, positions, base=10000.0):
     d = x.shape[-1]
     omega = base ** (-np.arange(0, d, 2) / d)  # (d/2,): omega_i = base^(-2i/d)
     angles = np.asarray(positions, dtype=np.float64)[:, None] * omega  # (L, d/2)
@@ -28,7 +30,7 @@ def apply_rope(x, positions, base=10000.0):
 
 def _rope(*, half=False, backwards=False, exponent=2, ignore_positions=False, fixed_base=False,
           promote=False):
-    """apply_rope with one detail changed."""
+    """my_apply_rope with one detail changed."""
 
     def wrong(x, positions, base=10000.0):
         d = x.shape[-1]
@@ -66,7 +68,7 @@ def same_dtype_in_answer_precision(rtol32: float = 1e-5, atol32: float = 1e-5) -
 _TAUGHT_ROPE = "notebook 09 §2"
 register(Exercise(
     id="09.1",
-    reference=apply_rope,
+    reference=my_apply_rope,
     taught=_TAUGHT_ROPE,
     compare=same_dtype_in_answer_precision(),
     difficulty=2,
@@ -127,6 +129,10 @@ def _spread(diagonals, reduce=np.ptp):
 
 def _from_first(d):
     return np.abs(d - d[0]).max()
+
+
+def _shift_gap(scores):  # notebook 09 §3's shift_gap, handed in as offset_spread
+    return float(np.abs(scores[1:, 1:] - scores[:-1, :-1]).max())
 
 
 def _toeplitz(L_q, L_k, values=None):
@@ -190,6 +196,13 @@ register(Exercise(
         Mistake("spread of the whole table",
                 "the scores may differ between offsets; only entries with the same offset must "
                 "agree.", _TAUGHT_OFFSET, lambda scores: float(np.ptp(scores))),
+        Mistake("§3's shift_gap instead of the spread",
+                "shift_gap is the largest change between neighbours along a diagonal, the "
+                "spread its max − min: a diagonal 0, 1, 2 has shift gap 1 but spread 2. Both are 0 "
+                "for the same tables, but they are different numbers.", _TAUGHT_OFFSET,
+                _shift_gap,
+                hint="Take the diagonal 0, 1, 2: what is its largest step between neighbours, "
+                     "and what is its max − min?"),
     ),
 ))
 

@@ -28,7 +28,7 @@ def causal_linear_attention(phi_q, phi_k, V):
 
 
 def _recurrence(*, late=False, normalise=True, causal=True, full_normaliser=False,
-                outer_swapped=False):
+                outer_swapped=False, eps=0.0):
     """causal_linear_attention with one detail changed."""
 
     def wrong(phi_q, phi_k, V):
@@ -47,7 +47,7 @@ def _recurrence(*, late=False, normalise=True, causal=True, full_normaliser=Fals
                 z += phi_k[i]
             if not late:
                 num, den = phi_q[i] @ S, phi_q[i] @ (z_all if full_normaliser else z)
-            out[i] = num / den if normalise else num
+            out[i] = num / (den + eps) if normalise else num
         return out
 
     return wrong
@@ -96,6 +96,11 @@ register(Exercise(
                 "z must be the running sum too: with the sum over every key the future leaks "
                 "into the denominator and the weights of a row no longer sum to 1.", _TAUGHT_RNN,
                 _recurrence(full_normaliser=True)),
+        Mistake("eps in the denominator",
+                "the features are positive, so φ(q_i)ᵀz_i > 0 from the first token on: no eps is "
+                "needed, and one changes every row whose normaliser is small (features of size "
+                "1e-3 here). Katharopoulos et al.'s code adds 1e-6 for safety; the exercise asks "
+                "for the exact recurrence.", _TAUGHT_RNN, _recurrence(eps=1e-6)),
         Mistake("S built as v φ(k)ᵀ",
                 "S = Σ φ(k_j) v_jᵀ has shape (r, d_v), so that φ(q_i)ᵀS is a (d_v,) output "
                 "row.", _TAUGHT_RNN, _recurrence(outer_swapped=True)),
@@ -111,13 +116,16 @@ def random_features(x, W):
     return np.exp(x @ W.T.astype(x.dtype) - half_sq_norm) / math.sqrt(r)  # (..., L, r)
 
 
-def _rf(*, scale=-0.25, root_r=True, norm_term=True, squared=True, half=True, transpose=True):
+def _rf(*, scale=-0.25, root_r=True, norm_term=True, squared=True, half=True, transpose=True,
+        norm_unscaled=False):
     """random_features with one detail changed."""
 
     def wrong(x, W):
         d, r = x.shape[-1], W.shape[0]
-        x = x * d**scale
         norm = np.linalg.norm(x, axis=-1, keepdims=True)
+        x = x * d**scale
+        if not norm_unscaled:
+            norm = np.linalg.norm(x, axis=-1, keepdims=True)
         term = (0.5 if half else 1.0) * (norm**2 if squared else norm)
         projected = x @ (W.T if transpose else W)
         features = np.exp(projected - term) if norm_term else np.exp(projected)
@@ -164,6 +172,10 @@ register(Exercise(
                 _rf(squared=False)),
         Mistake("‖x‖² without the 1/2", "E[exp(w·x)] = exp(‖x‖²/2): the term is half the "
                 "squared norm.", _TAUGHT_RF, _rf(half=False)),
+        Mistake("‖x‖²/2 of the unscaled x", "the norm term belongs to the scaled x̃ = x·d^(-1/4): "
+                "‖x̃‖²/2 = ‖x‖²/(2√d). (Scaling W by d^(-1/4) instead of x gives the same "
+                "projection but leaves the norm term unscaled: the same mistake.)", _TAUGHT_RF,
+                _rf(norm_unscaled=True)),
         Mistake("W not transposed", "W holds one direction per row, (r, d): project with "
                 "x @ W.T.", _TAUGHT_RF, _rf(transpose=False)),
     ),

@@ -10,8 +10,8 @@
 * :mod:`helpers.training.tasks` -- ``ReversalTask``, the data
 * :mod:`helpers.training.loop` -- ``train_step``, ``train``, ``accuracy``
 * :mod:`helpers.training.generate` -- greedy ``generate`` with or without the KV cache
-* :mod:`helpers.training.own_attention` -- ``use_attention_functions``: train through the
-  learner's own attention forward and backward functions
+* :mod:`helpers.training.own_functions` -- ``use_own_functions`` and ``AdamFromFunction``:
+  train through the learner's own functions (attention, LayerNorm, embedding, loss, Adam)
 * :mod:`helpers.training.torch_model` -- the PyTorch twin (imports torch; not imported here)
 """
 
@@ -27,7 +27,7 @@ from helpers.training.layers import (
 from helpers.training.loop import accuracy, train, train_step
 from helpers.training.losses import IGNORE_INDEX, softmax_cross_entropy
 from helpers.training.optim import SGD, Adam, AdamW, warmup_cosine
-from helpers.training.own_attention import use_attention_functions
+from helpers.training.own_functions import AdamFromFunction, use_own_functions
 from helpers.training.tasks import ReversalTask
 from helpers.training.tiny_transformer import ModelConfig, TinyTransformer
 
@@ -35,6 +35,7 @@ __all__ = [
     "IGNORE_INDEX",
     "SGD",
     "Adam",
+    "AdamFromFunction",
     "AdamW",
     "Embedding",
     "FeedForward",
@@ -51,6 +52,6 @@ __all__ = [
     "softmax_cross_entropy",
     "train",
     "train_step",
-    "use_attention_functions",
+    "use_own_functions",
     "warmup_cosine",
 ]
