@@ -112,13 +112,13 @@ CATALOGUED = {
         "T not checked": lambda x, T, axis=-1: stable(np.asarray(x) / T, axis),
         "sum without keepdims": checked(no_keepdims_T),
         "normalised over the whole array": checked(whole_array_T),
-        "one global max": global_max_T,
+        "one maximum for the whole array": global_max_T,
         "shifted by something other than the max": mean_shift_T,
     },
     "01.2": {
         "log of the softmax": lambda x, axis=-1: np.log(library_softmax(x, axis)),
         "no max trick": lambda x, axis=-1: x - np.log(np.sum(np.exp(x), axis=axis, keepdims=True)),
-        "one global max": lambda x, axis=-1: (
+        "one maximum for the whole array": lambda x, axis=-1: (
             (x - x.max()) - np.log(np.exp(x - x.max()).sum(axis=axis, keepdims=True))
         ),
         "forgot the log of the sum": lambda x, axis=-1: x - np.max(x, axis=axis, keepdims=True),
@@ -149,7 +149,7 @@ CATALOGUED = {
         "sum without keepdims": lambda x, axis=-1: (lambda e: e / e.sum(axis=axis))(
             np.exp(x - x.max(axis=axis, keepdims=True))
         ),
-        "one global max": global_max_guarded,
+        "one maximum for the whole array": global_max_guarded,
         "shifted by something other than the max": mean_shift_guarded,
     },
 }

@@ -96,7 +96,7 @@ CATALOGUED = {
             head(X, W_q, W_k, W_v)[1],
         ),
         "returned (weights, output)": lambda X, W_q, W_k, W_v: head(X, W_q, W_k, W_v)[::-1],
-        "one global max": head_global_max,
+        "one maximum for the whole array": head_global_max,
         "shifted by something other than the max": head_mean_shift,
         "softmax with axis=0": head_axis0,
         "computed K Qᵀ": head_K_Qt,

@@ -179,7 +179,9 @@ CATALOGUED = {
         "boolean mask added as numbers": lambda Q, K, V: causal(
             Q, K, V, add=lambda L: np.tril(np.ones((L, L), dtype=bool)), sm=plain_softmax
         ),
-        "one global max": lambda Q, K, V: own_softmax_causal(Q, K, V, lambda s: s.max()),
+        "one maximum for the whole array": lambda Q, K, V: own_softmax_causal(
+            Q, K, V, lambda s: s.max()
+        ),
         "shifted by something other than the max": lambda Q, K, V: own_softmax_causal(
             Q, K, V, mean_of_kept
         ),
@@ -250,7 +252,9 @@ CATALOGUED = {
         "float32 became float64": lambda Q, K, V, mask=None: attend(Q, K, V, mask, how="np.sqrt"),
         "a float32 mask taken for a boolean one": dtype_eq_float,
         "a float64 mask made the scores float64": mask_uncast,
-        "one global max": lambda Q, K, V, mask=None: attend(Q, K, V, mask, sm=global_max_softmax),
+        "one maximum for the whole array": lambda Q, K, V, mask=None: attend(
+            Q, K, V, mask, sm=global_max_softmax
+        ),
         "shifted by something other than the max": mean_shift_masked,
     },
 }
@@ -344,8 +348,8 @@ def test_a_float_padding_mask_is_named_for_what_it_does():
 
 def test_one_maximum_for_the_whole_array_is_caught_by_its_own_case():
     for exercise_id in ("03.2", "03.5"):
-        result = check(exercise_id, CATALOGUED[exercise_id]["one global max"])
-        assert not result.passed and result.mistake == "one global max"
+        result = check(exercise_id, CATALOGUED[exercise_id]["one maximum for the whole array"])
+        assert not result.passed and result.mistake == "one maximum for the whole array"
         assert "each row needs its own maximum" in result.report
     guarded = check("03.2", UNLISTED["03.2"][-1])  # the guarded division hides the NaN ...
     assert not guarded.passed and "each row needs its own maximum" in guarded.report

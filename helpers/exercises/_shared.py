@@ -21,6 +21,22 @@ def _softmax(z, axis=-1):
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
+def softmax_one_max(z, axis=-1):
+    """The mistake "one maximum for the whole array": ``z.max()`` without ``axis``. A row far
+    below that maximum underflows to exp(…) = 0 everywhere, and 0/0 = NaN."""
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_one_max_guarded(z, axis=-1):
+    """The same mistake with notebook 01 §8's safe max and guarded division: the rows far below
+    the one maximum come out as all zeros instead of NaN."""
+    peak = z.max()
+    e = np.exp(z - (peak if np.isfinite(peak) else 0.0))
+    total = e.sum(axis=axis, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
 def _naive(z, axis=-1):
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)

@@ -125,7 +125,7 @@ register(
                 ),
             ),
             Mistake(
-                "one global max",
+                "one maximum for the whole array",
                 "(x / T).max() without axis shifts every slice by the largest entry of the "
                 "whole array: a slice far below it underflows to 0 / 0. Take the max along axis.",
                 "notebook 01 §8–9",
@@ -214,7 +214,7 @@ register(
                 lambda x, axis=-1: x - np.log(np.exp(x).sum(axis, keepdims=True)),
             ),
             Mistake(
-                "one global max",
+                "one maximum for the whole array",
                 "x.max() without axis shifts every slice by the largest entry of "
                 "the whole array; a slice far below it underflows. Take the max along axis.",
                 "notebook 01 §13",

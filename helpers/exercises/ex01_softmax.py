@@ -137,7 +137,7 @@ register(
                 ),
             ),
             Mistake(
-                "one global max",
+                "one maximum for the whole array",
                 "x.max() without axis shifts every slice by the largest entry of the whole "
                 "array: a slice far below it underflows to all zeros. Take the max along axis.",
                 "notebook 01 §8–9",

@@ -9,6 +9,7 @@ import numpy as np
 
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
+from helpers.exercises._shared import softmax_one_max
 from helpers.exercises.ex01 import _naive, _softmax
 from helpers.exercises.ex01_softmax import NOT_THE_MAX, NOT_THE_MAX_EXPLAINED, shifted_by_mean
 
@@ -127,11 +128,6 @@ def self_attention(X, W_q, W_k, W_v):
     return weights @ V, weights
 
 
-def _global_max_softmax(z, axis=-1):
-    e = np.exp(z - z.max())
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def _head(X, W_q, W_k, W_v, scale, axis=-1, softmax=_softmax):
     weights = softmax((X @ W_q) @ _t(X @ W_k) / scale, axis)
     return weights @ (X @ W_v), weights
@@ -228,12 +224,12 @@ register(
                 lambda X, Wq, Wk, Wv: _head(X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=_naive),
             ),
             Mistake(
-                "one global max",
+                "one maximum for the whole array",
                 "scores.max() without axis shifts every row by the largest score of the whole "
                 "array: a row far below it underflows (0 / 0 = NaN). Take each row's max.",
                 "notebook 01 §8–9",
                 lambda X, Wq, Wk, Wv: _head(
-                    X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=_global_max_softmax
+                    X, Wq, Wk, Wv, math.sqrt(Wq.shape[1]), softmax=softmax_one_max
                 ),
             ),
             Mistake(

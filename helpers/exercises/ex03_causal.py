@@ -209,7 +209,7 @@ register(
                 ),
             ),
             Mistake(
-                "one global max",
+                "one maximum for the whole array",
                 "s.max() without axis shifts every row by the largest score of the whole array: "
                 "a row far below it underflows to 0 / 0 = NaN. Take each row's own max "
                 "(axis=-1, keepdims=True).",

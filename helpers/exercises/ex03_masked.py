@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import INF, _attend, _softmax, _t
+from helpers.exercises._shared import INF, _attend, _softmax, _t, softmax_one_max_guarded
 from helpers.exercises.ex01_softmax import NOT_THE_MAX, NOT_THE_MAX_EXPLAINED, shifted_by_mean
 from helpers.exercises.ex03_common import pair_in_input_dtype, plain_softmax, promoted
 
@@ -25,14 +25,6 @@ def masked_attention(Q, K, V, mask=None):
         return _attend(Q, K, V, keep=mask)
     # a float mask in the scores' dtype: float32 scores + a float64 mask would become float64
     return _attend(Q, K, V, bias=mask.astype(np.result_type(Q.dtype, K.dtype)))
-
-
-def _global_max_softmax(s):
-    """The safe max and the guarded division, but one max for the whole array."""
-    peak = s.max()
-    e = np.exp(s - (peak if np.isfinite(peak) else 0.0))
-    total = e.sum(axis=-1, keepdims=True)
-    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
 def _mask_variant(how):
@@ -68,7 +60,7 @@ def _mask_variant(how):
                 s = np.where(m, s, -INF)
         softmax = {
             "NaN": plain_softmax,
-            "global max": _global_max_softmax,
+            "global max": softmax_one_max_guarded,
             "mean shift": lambda z: shifted_by_mean(z, guarded=True, finite_only=True),
         }.get(how, _softmax)
         w = softmax(s)
@@ -261,7 +253,7 @@ register(
                 _mask_variant("float64 mask kept"),
             ),
             Mistake(
-                "one global max",
+                "one maximum for the whole array",
                 "scores.max() without axis shifts every row by the largest score of the whole "
                 "array: a row far below it underflows to all zeros. Take each row's own max "
                 "(axis=-1, keepdims=True).",

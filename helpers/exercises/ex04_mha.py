@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import _softmax
+from helpers.exercises._shared import _softmax, softmax_one_max, softmax_one_max_guarded
 from helpers.exercises.ex03_common import pair_in_input_dtype, plain_softmax
 from helpers.exercises.ex04_heads import rng  # the cases continue 04.4's seeded draws
 
@@ -44,21 +44,6 @@ def _mha(x, W_q, W_k, W_v, W_o, h, mask=None, *, split=_split, combine=_combine,
     w = softmax(s, axis=axis)
     y = combine(w @ V)
     return (y @ W_o if out else y), (w.mean(axis=1) if mean else w)
-
-
-def softmax_one_max_guarded(z, axis=-1):
-    """One maximum for the whole array, with the guarded division of notebook 01 §8: rows far
-    below that maximum underflow to all zeros, which the guard turns into zero weights (not NaN).
-    Shared with notebook 05's exercises."""
-    e = np.exp(z - z.max())
-    total = e.sum(axis=axis, keepdims=True)
-    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
-
-
-def softmax_one_max(z, axis=-1):
-    """One maximum for the whole array without a guard: rows far below it give 0/0 = NaN."""
-    e = np.exp(z - z.max())
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def my_multi_head_attention(x, W_q, W_k, W_v, W_o, num_heads, mask=None):

@@ -10,8 +10,7 @@ import numpy as np
 
 from helpers.exercises._compare import integer, real
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import pair
-from helpers.exercises.ex04_mha import softmax_one_max
+from helpers.exercises._shared import pair, softmax_one_max
 from helpers.exercises.ex05_cache import attend_with_cache  # noqa: F401  (registers 05.5)
 from helpers.exercises.ex05_dropout import attention_dropout  # noqa: F401  (registers 05.6)
 from helpers.exercises.ex05_forward import _forward  # also registers 05.4

@@ -15,8 +15,7 @@ import numpy as np
 from helpers.attention import attention
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import _softmax
-from helpers.exercises.ex04_mha import softmax_one_max
+from helpers.exercises._shared import _softmax, softmax_one_max
 
 rng = np.random.default_rng(555)
 

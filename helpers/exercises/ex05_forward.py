@@ -8,8 +8,7 @@ import math
 import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import _softmax, pair
-from helpers.exercises.ex04_mha import softmax_one_max, softmax_one_max_guarded
+from helpers.exercises._shared import _softmax, pair, softmax_one_max, softmax_one_max_guarded
 from helpers.mha import MultiHeadAttention
 
 rng = np.random.default_rng(545)

@@ -10,6 +10,7 @@ import numpy as np
 
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
+from helpers.exercises._shared import softmax_one_max
 from helpers.exercises.ex01 import _softmax
 from helpers.exercises.ex07_masks import torch_masks_to_course  # noqa: F401  (registers 07.4)
 
@@ -209,11 +210,6 @@ def my_attention_backward(Q, K, V, dO):
     return _backward(Q, K, V, dO)
 
 
-def _softmax_one_max(z):
-    e = np.exp(z - z.max())
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _far_rows():
     """Q, K, V, dO where query 0's scaled score with key 1 is 2000 and the others' are O(1)."""
     Q, K, V, dO = n((3, 4)), n((5, 4)), n((5, 2)), n((3, 2))
@@ -291,7 +287,7 @@ register(
                 "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
                 "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
                 "notebook 01 §9",
-                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax=_softmax_one_max),
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax=softmax_one_max),
             ),
         ),
     )
