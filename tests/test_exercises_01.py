@@ -1,16 +1,10 @@
 """Notebook 01's exercises: each known mistake, written as a learner would, is caught and named;
 wrong attempts outside the catalogue are caught too."""
 
-from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 from exercise_catalogue import catalogue_tests
-
-from helpers.exercises._core import get
-
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def stable(z, axis=-1):
@@ -240,29 +234,6 @@ UNLISTED = {
     test_the_catalogue_is_written_out_here,
     test_unlisted_wrong_attempt_is_caught,
 ) = catalogue_tests(CATALOGUED, UNLISTED)
-
-
-def _statement(path, exercise_id, level):
-    cells = [
-        c.source
-        for c in nbformat.read(path, as_version=4).cells
-        if c.cell_type == "markdown" and c.source.startswith(f"{level} Exercise {exercise_id} — ")
-    ]
-    assert len(cells) == 1, (path, exercise_id)
-    return cells[0]
-
-
-@pytest.mark.parametrize("exercise_id", ["01.1", "01.2", "01.3", "01.4"])
-def test_statement_shows_difficulty_time_and_every_hint(exercise_id):
-    """The statements say what check and hint say: difficulty, minutes, the hints in order."""
-    ex = get(exercise_id)
-    assert ex.difficulty in (1, 2, 3) and ex.minutes > 0 and 2 <= len(ex.hints) <= 3
-    label = f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
-    course = _statement(NOTEBOOKS / "01_math_utilities.ipynb", exercise_id, "###")
-    solution = _statement(NOTEBOOKS / "solutions" / "01_math_utilities.ipynb", exercise_id, "##")
-    assert label in course.splitlines()[0] and label in solution.splitlines()[0]
-    for k, text in enumerate(ex.hints, 1):  # folded, gentlest first
-        assert f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>" in course
 
 
 def test_a_float32_answer_to_01_1_is_told_the_statement_asks_for_float64():

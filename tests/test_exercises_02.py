@@ -2,17 +2,11 @@
 wrong attempts outside the catalogue are caught too."""
 
 import math
-from pathlib import Path
 
-import nbformat
 import numpy as np
-import pytest
 from exercise_catalogue import catalogue_tests
 
 from helpers.exercises import check
-from helpers.exercises._core import get
-
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def softmax(z, axis=-1):
@@ -187,31 +181,6 @@ UNLISTED = {
 def test_booleans_print_as_true_and_false():
     result = check("02.3", CATALOGUED["02.3"]["mean of the row entropies"])
     assert "returned True; expected False" in result.report
-
-
-def _statement(path, exercise_id, level):
-    cells = [
-        c.source
-        for c in nbformat.read(path, as_version=4).cells
-        if c.cell_type == "markdown" and c.source.startswith(f"{level} Exercise {exercise_id} — ")
-    ]
-    assert len(cells) == 1, (path, exercise_id)
-    return cells[0]
-
-
-@pytest.mark.parametrize("exercise_id", ["02.1", "02.2", "02.3"])
-def test_statement_shows_difficulty_time_and_every_hint(exercise_id):
-    """The statements say what check and hint say: difficulty, minutes, the hints in order."""
-    ex = get(exercise_id)
-    assert ex.difficulty in (1, 2, 3) and ex.minutes > 0 and 2 <= len(ex.hints) <= 3
-    label = f"(difficulty {ex.difficulty} of 3, about {ex.minutes} min)"
-    course = _statement(NOTEBOOKS / "02_single_head_attention.ipynb", exercise_id, "###")
-    solution = _statement(
-        NOTEBOOKS / "solutions" / "02_single_head_attention.ipynb", exercise_id, "##"
-    )
-    assert label in course.splitlines()[0] and label in solution.splitlines()[0]
-    for k, text in enumerate(ex.hints, 1):  # folded, gentlest first
-        assert f"<summary>Hint {k} of {len(ex.hints)}</summary>\n\n{text}\n\n</details>" in course
 
 
 def test_a_float32_answer_to_02_2_is_rejected_on_every_case():
