@@ -7,7 +7,7 @@ import numpy as np
 
 from helpers.exercises._compare import describe, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises.ex06 import in_answer_precision
+from helpers.exercises._shared import in_answer_precision
 from helpers.exercises.ex06_real_model import rng  # the cases continue 06.4's seeded draws
 from helpers.pretrained.head_patterns import key_buckets
 

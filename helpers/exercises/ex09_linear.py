@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises.ex06 import in_answer_precision
+from helpers.exercises._shared import in_answer_precision
 
 rng = np.random.default_rng(919)
 n = rng.standard_normal
