@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from helpers.exercises._compare import Comparison, arrays, tuple_of
+from helpers.exercises._core import Mistake
 
 INF = np.inf
 pair = tuple_of(arrays(), arrays(), names=("output", "weights"))
@@ -35,6 +36,19 @@ def softmax_one_max_guarded(z, axis=-1):
     e = np.exp(z - (peak if np.isfinite(peak) else 0.0))
     total = e.sum(axis=axis, keepdims=True)
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def one_max_mistake(wrong_fn, *, guarded=False,
+                    hint="Over which axis did you take the maximum you subtract?") -> Mistake:
+    """The catalogued mistake of a softmax with one maximum for the whole array, taught in
+    notebook 01 §9: ``wrong_fn`` is the exercise's function computed with
+    :func:`softmax_one_max` (``guarded=True``: :func:`softmax_one_max_guarded`)."""
+    explanation = ("softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
+                   "maximum for every row sends the rows far below it to exp(…) = 0, and "
+                   + ("the guarded division then hides the 0/0 behind zero weights." if guarded
+                      else "0/0."))
+    name = "one maximum for the whole array" + (", with the guarded division" if guarded else "")
+    return Mistake(name, explanation, "notebook 01 §9", wrong_fn, hint=hint)
 
 
 def _naive(z, axis=-1):

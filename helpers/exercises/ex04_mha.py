@@ -9,7 +9,12 @@ import math
 import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import _softmax, softmax_one_max, softmax_one_max_guarded
+from helpers.exercises._shared import (
+    _softmax,
+    one_max_mistake,
+    softmax_one_max,
+    softmax_one_max_guarded,
+)
 from helpers.exercises.ex03_common import pair_in_input_dtype, plain_softmax
 from helpers.exercises.ex04_heads import rng  # the cases continue 04.4's seeded draws
 
@@ -230,21 +235,9 @@ register(
                 hint="Take the failing case's fully masked row: what are its scores after your "
                 "fill, and what does a softmax of equal scores give?",
             ),
-            Mistake(
-                "one maximum for the whole array",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
-                "notebook 01 §9",
-                _variant(softmax=softmax_one_max),
-                hint="Over which axis did you take the maximum you subtract?",
-            ),
-            Mistake(
-                "one maximum for the whole array, with the guarded division",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and the "
-                "guarded division then hides the 0/0 behind zero weights.",
-                "notebook 01 §9",
-                _variant(softmax=softmax_one_max_guarded),
+            one_max_mistake(_variant(softmax=softmax_one_max)),
+            one_max_mistake(
+                _variant(softmax=softmax_one_max_guarded), guarded=True,
                 hint="Over which axis did you take the maximum you subtract? In the failing "
                 "case, one query's scores are near 5657 and another's near 0.",
             ),

@@ -10,7 +10,7 @@ import numpy as np
 
 from helpers.exercises._compare import integer, real
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import pair, softmax_one_max
+from helpers.exercises._shared import one_max_mistake, pair, softmax_one_max
 from helpers.exercises.ex05_cache import attend_with_cache  # noqa: F401  (registers 05.5)
 from helpers.exercises.ex05_dropout import attention_dropout  # noqa: F401  (registers 05.6)
 from helpers.exercises.ex05_forward import _forward  # also registers 05.4
@@ -183,14 +183,8 @@ register(
                 hint="Which way round does this course store W_q: (in, out) or (out, in)? "
                 "Section 1 says, and the shapes cannot tell you because W_q is square.",
             ),
-            Mistake(
-                "one maximum for the whole array",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
-                "notebook 01 §9",
-                lambda target, source: _forward(
-                    _LAYER, target, source, softmax=softmax_one_max
-                ),
+            one_max_mistake(
+                lambda target, source: _forward(_LAYER, target, source, softmax=softmax_one_max),
                 hint="Over which axis did you take the maximum you subtract? (attention does "
                 "this for you.)",
             ),

@@ -15,7 +15,7 @@ import numpy as np
 from helpers.attention import attention
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import _softmax, softmax_one_max
+from helpers.exercises._shared import _softmax, one_max_mistake, softmax_one_max
 
 rng = np.random.default_rng(555)
 
@@ -179,13 +179,7 @@ register(
                 "notebook 02 §11",
                 _variant(scale=False),
             ),
-            Mistake(
-                "one maximum for the whole array",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
-                "notebook 01 §9",
-                _variant(softmax=softmax_one_max),
-            ),
+            one_max_mistake(_variant(softmax=softmax_one_max)),
             Mistake(
                 "attended before appending",
                 "the new tokens' keys and values must join the cache before the new queries "

@@ -8,7 +8,13 @@ import math
 import numpy as np
 
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import _softmax, pair, softmax_one_max, softmax_one_max_guarded
+from helpers.exercises._shared import (
+    _softmax,
+    one_max_mistake,
+    pair,
+    softmax_one_max,
+    softmax_one_max_guarded,
+)
 from helpers.mha import MultiHeadAttention
 
 rng = np.random.default_rng(545)
@@ -279,23 +285,8 @@ register(
                 hint="What are the scores of a fully masked row after your fill, and what does "
                 "a softmax of equal scores give?",
             ),
-            Mistake(
-                "one maximum for the whole array",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
-                "notebook 01 §9",
-                _variant(softmax=softmax_one_max),
-                hint="Over which axis did you take the maximum you subtract?",
-            ),
-            Mistake(
-                "one maximum for the whole array, with the guarded division",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and the "
-                "guarded division then hides the 0/0 behind zero weights.",
-                "notebook 01 §9",
-                _variant(softmax=softmax_one_max_guarded),
-                hint="Over which axis did you take the maximum you subtract?",
-            ),
+            one_max_mistake(_variant(softmax=softmax_one_max)),
+            one_max_mistake(_variant(softmax=softmax_one_max_guarded), guarded=True),
         ),
     )
 )

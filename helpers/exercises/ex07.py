@@ -10,7 +10,7 @@ import numpy as np
 
 from helpers.exercises._compare import arrays, tuple_of
 from helpers.exercises._core import Case, Exercise, Mistake, register
-from helpers.exercises._shared import softmax_one_max
+from helpers.exercises._shared import one_max_mistake, softmax_one_max
 from helpers.exercises.ex01 import _softmax
 from helpers.exercises.ex07_masks import torch_masks_to_course  # noqa: F401  (registers 07.4)
 
@@ -282,12 +282,8 @@ register(
                 hint="Does raising one score change only its own weight, or the other weights of "
                 "the row too?",
             ),
-            Mistake(
-                "one maximum for the whole array",
-                "softmax must subtract each row's own maximum (axis=-1, keepdims=True); one "
-                "maximum for every row sends the rows far below it to exp(…) = 0, and 0/0.",
-                "notebook 01 §9",
-                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax=softmax_one_max),
+            one_max_mistake(
+                lambda Q, K, V, dO: _backward(Q, K, V, dO, softmax=softmax_one_max)
             ),
         ),
     )
